@@ -1,0 +1,129 @@
+"""What every page shares: where runs live, the run picker's list (user runs and the
+read-only pretrained zoo), cached models and datasets, image helpers and the
+"what am I looking at" explainer.
+
+Caching: models through ``st.cache_resource`` keyed by checkpoint path and modification
+time (a re-trained checkpoint reloads, a rerun does not); datasets through
+``st.cache_resource`` as well (one shared copy of the tensors; never mutate them).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from core import data as datalib
+from core.runs import Run, list_runs, load_model, runs_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+PRETRAINED_DIR = Path(os.environ.get("LATENTLAB_PRETRAINED_DIR") or ROOT / "pretrained")
+
+
+def runs_root() -> Path:
+    return runs_dir()
+
+
+def all_runs() -> list[Run]:
+    """User runs (newest first), then the pretrained zoo (read-only)."""
+    return list_runs(runs_root()) + list_runs(PRETRAINED_DIR)
+
+
+def is_pretrained(run: Run) -> bool:
+    try:
+        return run.path.resolve().is_relative_to(PRETRAINED_DIR.resolve())
+    except OSError:
+        return False
+
+
+def run_label(run: Run) -> str:
+    cfg = run.config()
+    t = cfg.get("train", {})
+    tag = "pretrained · " if is_pretrained(run) else ""
+    return f"{tag}{run.name} ({t.get('model', '?')}, {t.get('dataset', '?')})"
+
+
+def find_run(run_id: str | None) -> Run | None:
+    if not run_id:
+        return None
+    for r in all_runs():
+        if r.id == run_id:
+            return r
+    return None
+
+
+def current_run() -> Run | None:
+    """The run picked in the sidebar (``st.session_state["run_id"]``)."""
+    return find_run(st.session_state.get("run_id"))
+
+
+def require_run(need_checkpoint: bool = True) -> Run:
+    """The current run, or stop the page with a hint when there is none."""
+    run = current_run()
+    if run is None:
+        st.info("Pick a run in the sidebar, or train one on the **Train** page.")
+        st.stop()
+    if need_checkpoint and not run.has_checkpoint():
+        st.info(f"Run **{run.name}** has no checkpoint yet: wait for its first epoch to finish.")
+        st.stop()
+    return run
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _model(path: str, mtime: float):
+    model, ckpt = load_model(path, "cpu")
+    ckpt = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "rng")}
+    return model, ckpt
+
+
+def get_model(run: Run):
+    """(model in eval mode, checkpoint metadata) of a run; reloads when the file changes."""
+    p = run.checkpoint_path
+    return _model(str(p), p.stat().st_mtime)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the dataset…")
+def _dataset(name: str, split: str, data_dir: str | None):
+    return datalib.load(name, split, data_dir)
+
+
+def get_dataset(name: str, split: str = "test", data_dir: str | None = None):
+    """A cached ``ImageData`` (shared: do not modify its tensors)."""
+    return _dataset(name, split, data_dir)
+
+
+def run_dataset(run: Run, split: str = "test"):
+    """The split of the dataset a run was trained on."""
+    t = run.config().get("train", {})
+    return get_dataset(t.get("dataset", "digits"), split, t.get("data_dir"))
+
+
+def explain(markdown: str, title: str = "What am I looking at?") -> None:
+    """A collapsed explanation written for a student."""
+    with st.expander(title, expanded=False):
+        st.markdown(markdown)
+
+
+def to_pil(images: torch.Tensor, nrow: int = 8, scale: int = 1, padding: int = 2) -> Image.Image:
+    """(B, C, H, W) in [0, 1] -> one PIL grid image (nearest-neighbour upscaled)."""
+    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding,
+                     pad_value=1.0)  # fmt: skip
+    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    if arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    img = Image.fromarray(arr)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

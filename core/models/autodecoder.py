@@ -1,0 +1,106 @@
+"""Decoder-only autoencoder ("auto-decoder"): a decoder and a learned latent table with one
+row per training image, trained jointly (Saurabh Pathak's decoder-only study; the same
+idea as DeepSDF, Park et al. 2019). There is no encoder: the latent of an unseen image
+is found by optimisation with the decoder frozen (``infer``).
+
+The regulariser reported as "kl" is the Gaussian prior's negative log-density
+0.5 * ||z||^2 / sigma^2 per image (``prior_sigma``), so the table stays near N(0, sigma^2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.models.base import ConfigError, Decoder, LatentModel, ModelConfig, Output
+
+
+@dataclass
+class AutoDecoderConfig(ModelConfig):
+    latent_dim: int = 2
+    num_items: int = 0  # rows of the latent table = training images; set by build_model
+    prior_sigma: float = 1.0
+    infer_steps: int = 100  # optimisation steps to place an unseen image
+    infer_lr: float = 0.05
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_items < 1:
+            raise ConfigError("An autodecoder needs num_items (the training set size) >= 1.")
+        if self.infer_steps < 1 or self.infer_lr <= 0:
+            raise ConfigError("infer_steps must be >= 1 and infer_lr positive.")
+
+
+class AutoDecoder(LatentModel):
+    latent_kind = "table"
+    family = "autodecoder"
+
+    def __init__(self, config: AutoDecoderConfig):
+        super().__init__(config)
+        self.table = nn.Embedding(config.num_items, config.latent_dim)
+        nn.init.normal_(self.table.weight, std=0.01)
+        self.decoder = Decoder(config, config.latent_dim)
+
+    def _prior(self, z):
+        return 0.5 * z.pow(2).sum(1) / self.config.prior_sigma**2
+
+    def forward(self, x, y=None, idx=None) -> Output:
+        if idx is None:
+            # not a training image: place it by optimisation first
+            z = self.infer(x, y)["z"]
+        else:
+            z = self.table(idx.to(self.device))
+        return Output(self.decode_logits(z, y), z, self._prior(z.float()))
+
+    def infer(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        steps: int | None = None,
+        lr: float | None = None,
+        init: torch.Tensor | None = None,
+    ) -> dict:
+        """Latents of unseen images by Adam on (BCE + prior) with the decoder frozen.
+
+        Returns:
+            {"z": (B, L) latents, "trace": list of the mean loss per step}.
+        """
+        steps = steps or self.config.infer_steps
+        lr = lr or self.config.infer_lr
+        start = self.table.weight.mean(0, keepdim=True).expand(x.shape[0], -1)
+        z = (init if init is not None else start).detach().clone().float().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        was_training = self.training
+        self.eval()
+        for p in self.decoder.parameters():
+            p.requires_grad_(False)
+        trace = []
+        try:
+            with torch.enable_grad():
+                for _ in range(steps):
+                    logits = self.decode_logits(z, y)
+                    rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+                    loss = rec.flatten(1).sum(1) + self._prior(z)
+                    opt.zero_grad()
+                    loss.sum().backward()
+                    opt.step()
+                    trace.append(float(loss.detach().mean()))
+        finally:
+            for p in self.decoder.parameters():
+                p.requires_grad_(True)
+            self.train(was_training)
+        return {"z": z.detach(), "trace": trace}
+
+    def encode(self, x, y=None) -> dict:
+        return self.infer(x, y)
+
+    def posterior_mean(self, x, y=None):
+        return self.infer(x, y)["z"]
+
+    def prior_z(self, n, generator=None):
+        w = self.table.weight.detach()
+        eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return w.mean(0) + eps * w.std(0)

@@ -1,0 +1,90 @@
+"""Discrete VAE with categorical latents and the Gumbel-softmax relaxation
+(Jang, Gu & Poole 2017, "Categorical Reparameterization with Gumbel-Softmax").
+
+The latent is N categorical variables with K categories each (``latent_dim`` = N,
+``categories`` = K); z handed to the decoder is the flattened (N * K) relaxed one-hot.
+The temperature anneals from ``temperature`` towards ``min_temperature`` as
+tau = max(min_tau, tau0 * exp(-anneal_rate * epoch)); anneal_rate 0 keeps it fixed.
+The KL term is KL(q || uniform) = sum_k q log q + log K per variable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from core.models.base import ConfigError, Decoder, Encoder, Head, LatentModel, ModelConfig, Output
+
+
+@dataclass
+class GumbelConfig(ModelConfig):
+    latent_dim: int = 10  # number of categorical variables N
+    categories: int = 10  # categories per variable K
+    temperature: float = 1.0
+    min_temperature: float = 0.5
+    anneal_rate: float = 0.1  # per epoch; 0 = fixed temperature
+    hard: bool = False  # straight-through one-hot in the forward pass
+
+    def validate(self) -> None:
+        super().validate()
+        if self.categories < 2:
+            raise ConfigError("A categorical latent needs at least 2 categories per variable.")
+        if self.temperature <= 0 or self.min_temperature <= 0:
+            raise ConfigError("The Gumbel-softmax temperature must be positive.")
+
+
+class GumbelVAE(LatentModel):
+    latent_kind = "categorical"
+    family = "gumbel-vae"
+
+    def __init__(self, config: GumbelConfig):
+        super().__init__(config)
+        n, k = config.latent_dim, config.categories
+        self.encoder = Encoder(config)
+        self.head = Head(self.encoder.out_dim, n * k)
+        self.decoder = Decoder(config, n * k)
+        self.register_buffer("tau", torch.tensor(float(config.temperature)))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim * self.config.categories
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        return (self.config.latent_dim, self.config.categories)
+
+    def encode(self, x, y=None) -> dict:
+        logits = self.head(self.encoder(x, self._onehot(y, x.shape[0])))
+        return {"logits": logits.view(x.shape[0], *self.latent_shape)}  # (B, N, K)
+
+    def posterior_mean(self, x, y=None):
+        """Hard one-hot of the most probable category of each variable, (B, N*K)."""
+        logits = self.encode(x, y)["logits"]
+        return F.one_hot(logits.argmax(-1), self.config.categories).float().flatten(1)
+
+    def embed(self, x, y=None):
+        """Category probabilities of each variable, flattened (B, N*K)."""
+        return self.encode(x, y)["logits"].softmax(-1).flatten(1)
+
+    def forward(self, x, y=None, idx=None) -> Output:
+        logits = self.encode(x, y)["logits"].float()  # (B, N, K)
+        if self.training:
+            z = F.gumbel_softmax(logits, tau=float(self.tau), hard=self.config.hard, dim=-1)
+        else:
+            z = F.one_hot(logits.argmax(-1), self.config.categories).float()
+        logq = logits.log_softmax(-1)
+        kl = (logq.exp() * logq).sum(-1) + math.log(self.config.categories)  # (B, N)
+        z = z.flatten(1)
+        return Output(self.decode_logits(z, y), z, kl.sum(1), {"kl_dims": kl})
+
+    def prior_z(self, n, generator=None):
+        nv, k = self.latent_shape
+        cats = torch.randint(0, k, (n, nv), generator=generator)
+        return F.one_hot(cats, k).float().flatten(1).to(self.device)
+
+    def on_progress(self, epoch: float) -> None:
+        c = self.config
+        self.tau.fill_(max(c.min_temperature, c.temperature * math.exp(-c.anneal_rate * epoch)))

@@ -1,0 +1,92 @@
+"""Real-browser helpers: start ``streamlit run app/main.py`` on a free port on 127.0.0.1
+and drive Debian's Chromium with Playwright (never ``playwright install``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(runs_dir: Path, extra_env: dict | None = None, timeout: float = 60):
+    """Yield the base URL of a real Streamlit server serving app/main.py."""
+    port = free_port()
+    env = dict(os.environ, LATENTLAB_RUNS_DIR=str(runs_dir), **(extra_env or {}))
+    log = open(Path(runs_dir).parent / f"streamlit-{port}.log", "wb")  # noqa: SIM115
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
+        "--server.headless", "true", "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.time()
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() - t0 > timeout:
+                raise RuntimeError(f"streamlit did not start; see {log.name}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium_page(width: int = 1400, height: int = 1000):
+    """Yield a Playwright page in headless Debian Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app has drawn its page and no script run is in progress."""
+    page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=timeout)
+    main = '[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]'
+    page.wait_for_selector(main, timeout=timeout)
+    page.wait_for_timeout(250)
+    page.wait_for_selector('[data-testid="stStatusWidgetRunningIcon"]', state="detached",
+                           timeout=timeout)  # fmt: skip
+    page.wait_for_timeout(250)
+
+
+def page_errors(page) -> list[str]:
+    """Texts of exceptions Streamlit drew on the page."""
+    return [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
