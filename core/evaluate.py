@@ -38,7 +38,7 @@ from core.metrics import (
     get_judge,
     knn_accuracy,
 )
-from core.runs import CheckpointError, load_model
+from core.runs import CheckpointError, Run, load_model
 
 
 def _checkpoint_path(target: str | Path) -> Path:
@@ -161,8 +161,7 @@ def evaluate(
         }
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if save and Path(target).is_dir():
-        out = Path(target) / "cache" / "evaluation.json"
-        out.parent.mkdir(exist_ok=True)
+        out = Run(Path(target)).cache_dir / "evaluation.json"
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(res, indent=2))
         tmp.replace(out)

@@ -107,9 +107,15 @@ class Run:
         return self.path / "checkpoint.pt"
 
     @property
+    def readonly(self) -> bool:
+        """Pretrained runs carry a READONLY marker: never written, renamed or deleted."""
+        return (self.path / "READONLY").exists()
+
+    @property
     def cache_dir(self) -> Path:
-        d = self.path / "cache"
-        d.mkdir(exist_ok=True)
+        """Derived arrays: <run>/cache/, or <runs folder>/_cache/<id>/ for read-only runs."""
+        d = runs_dir() / "_cache" / self.id if self.readonly else self.path / "cache"
+        d.mkdir(parents=True, exist_ok=True)
         return d
 
     @property
@@ -172,13 +178,21 @@ class Run:
 
     def evaluation(self) -> dict | None:
         """The cached ``core.evaluate`` result (cache/evaluation.json), if any."""
-        p = self.path / "cache" / "evaluation.json"
-        return json.loads(p.read_text()) if p.exists() else None
+        for p in (self.path / "cache" / "evaluation.json", self.cache_dir / "evaluation.json"):
+            if p.exists():
+                return json.loads(p.read_text())
+        return None
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise RunError(f"{self.name} is a pretrained run and read-only: train your own copy.")
 
     def delete(self) -> None:
+        self._writable()
         shutil.rmtree(self.path)
 
     def rename(self, new_name: str) -> None:
+        self._writable()
         if not new_name.strip():
             raise RunError("A run name cannot be empty: type a name.")
         self.update_config(name=new_name.strip())
@@ -189,7 +203,7 @@ def list_runs(root: str | Path | None = None) -> list[Run]:
     root = runs_dir(root)
     if not root.is_dir():
         return []
-    runs = [Run(p) for p in root.iterdir() if (p / "config.json").is_file()]
+    runs = [Run(p) for p in root.iterdir() if (p / "config.json").is_file() and p.name[0] != "_"]
     return sorted(runs, key=lambda r: r.path.name, reverse=True)
 
 

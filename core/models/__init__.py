@@ -28,7 +28,7 @@ MODELS: dict[str, tuple[type[ModelConfig], type[LatentModel], dict, str]] = {
     "conv-vae": (
         VAEConfig,
         VAE,
-        {"arch": "conv", "channels": (32, 64), "hidden_dim": 256},
+        {"arch": "conv", "channels": (16, 32), "hidden_dim": 256},
         "deeper strided-conv VAE",
     ),
     "cvae": (
