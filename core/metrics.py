@@ -19,6 +19,7 @@ from torch.nn import functional as F
 KNN_K = 5
 KNN_TRAIN = 10000
 ACTIVE_THRESHOLD = 0.01
+JUDGE_RECIPE = "cnn16-32-128/adam2e-3/b256/4ep-min1500steps"  # part of the judge's cache key
 
 
 def knn_accuracy(train_x, train_y, test_x, test_y, k: int = KNN_K) -> float:
@@ -87,7 +88,7 @@ def get_judge(train, cache_dir: Path | None, device="cpu") -> Judge:
     """The judge for a dataset, trained once and cached as a state dict in ``cache_dir``
     (keyed by the dataset's name, size and a hash of its first images)."""
     key = hashlib.sha1(
-        json.dumps(train.describe()).encode() + train.images[:64].numpy().tobytes()
+        (JUDGE_RECIPE + json.dumps(train.describe())).encode() + train.images[:64].numpy().tobytes()
     ).hexdigest()[:10]
     path = (
         Path(cache_dir)

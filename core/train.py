@@ -214,6 +214,8 @@ class Trainer:
             self.step = self.epoch * self.batches_per_epoch
             if "rng" in ck:
                 self.gen.set_state(ck["rng"])
+            if "torch_rng" in ck:  # the reparameterisation noise continues where it stopped
+                torch.set_rng_state(ck["torch_rng"])
 
     def resume_from(self, ckpt: dict) -> None:
         self._resume_ckpt = ckpt
@@ -330,6 +332,7 @@ class Trainer:
             optimizer=self.opt.state_dict(),
             scheduler=self.sched.state_dict(),
             rng=self.gen.get_state(),
+            torch_rng=torch.get_rng_state(),
             metrics=self.last_row,
         )
 

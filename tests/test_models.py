@@ -1,0 +1,136 @@
+"""Every registry entry builds, runs forward/backward with a finite loss, saves and reloads
+to identical outputs, and offers the shared verbs with the right shapes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.losses import parse_loss, total_loss
+from core.models import MODELS, ConfigError, build_model, resolve_config
+from core.runs import CheckpointError, load_model, read_checkpoint, save_checkpoint
+
+SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]
+
+
+def tiny(name, shape=(1, 28, 28), **kw):
+    args = {"hidden_dim": 16, "num_classes": 10, "num_items": 8, "image_shape": shape}
+    if name == "conv-vae":
+        args["channels"] = (4, 8)
+    return build_model(name, **{**args, **kw})
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("name", list(MODELS))
+def test_forward_backward_shapes(name, shape):
+    torch.manual_seed(0)
+    m = tiny(name, shape)
+    x, y, idx = torch.rand(4, *shape), torch.randint(0, 10, (4,)), torch.arange(4)
+    out = m(x, y if m.conditional else None, idx=idx)
+    assert out.logits.shape == (4, *shape)
+    assert out.z.shape == (4, m.latent_dim)
+    assert out.kl.shape == (4,)
+    loss, parts = total_loss(out, x, parse_loss("bce+0.5*ssim"), ssim_window=5)
+    assert torch.isfinite(loss)
+    assert set(parts) >= {"bce", "ssim", "recon", "kl", "loss"}
+    before = [p.detach().clone() for p in m.parameters()]
+    loss.backward()
+    torch.optim.SGD(m.parameters(), lr=0.1).step()
+    changed = sum(not torch.equal(a, b) for a, b in zip(before, m.parameters(), strict=True))
+    assert changed > 0, "one training step changed no weight"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_verbs(name):
+    m = tiny(name).eval()
+    x, y = torch.rand(3, 1, 28, 28), torch.tensor([0, 1, 2])
+    yc = y if m.conditional else None
+    imgs = m.sample(5, torch.tensor(3) if m.conditional else None)
+    assert imgs.shape == (5, 1, 28, 28) and imgs.min() >= 0 and imgs.max() <= 1
+    rec = m.reconstruct(x, yc)
+    assert rec.shape == x.shape
+    assert m.embed(x, yc).shape[0] == 3
+    assert m.decode(m.prior_z(2), y[:2] if m.conditional else None).shape == (2, 1, 28, 28)
+    assert m.latent_kind in ("gaussian", "deterministic", "categorical", "table")
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_save_reload_identical(name, tmp_path):
+    torch.manual_seed(1)
+    m = tiny(name).eval()
+    z = m.prior_z(4, torch.Generator().manual_seed(0))
+    y = torch.arange(4) if m.conditional else None
+    save_checkpoint(tmp_path / "c.pt", m, epoch=3)
+    m2, ck = load_model(tmp_path / "c.pt")
+    assert ck["epoch"] == 3 and ck["model_name"] == name
+    assert m2.config == m.config
+    assert torch.equal(m.decode(z, y), m2.decode(z, y))
+    for a, b in zip(m.state_dict().values(), m2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fcconv_matches_snakers4_size():
+    m = build_model("fcconv-vae", image_shape=(1, 28, 28), latent_dim=10)
+    assert 115_000 <= m.num_parameters() <= 125_000  # about 120k at L=10
+
+
+def test_cvae_preset_is_conditional_mlp():
+    m = build_model("cvae", image_shape=(1, 28, 28), num_classes=10)
+    assert m.conditional and m.config.arch == "mlp" and m.num_classes == 10
+    with pytest.raises(ValueError, match="labels"):
+        m(torch.rand(2, 1, 28, 28))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"latent_dim": 0}, "Latent size 0"),
+        ({"arch": "transformer"}, "Unknown backbone"),
+        ({"categories": 3}, "no setting categories"),
+    ],
+)
+def test_bad_config_one_sentence(kwargs, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        resolve_config("mlp-vae", image_shape=(1, 28, 28), **kwargs)
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_model():
+    with pytest.raises(ConfigError, match="Unknown model 'nope'"):
+        build_model("nope", image_shape=(1, 28, 28))
+
+
+def test_gumbel_temperature_anneals_and_latent_is_categorical():
+    m = build_model("gumbel-vae", image_shape=(1, 8, 8), latent_dim=3, categories=4,
+                    temperature=1.0, min_temperature=0.5, anneal_rate=1.0)  # fmt: skip
+    m.on_progress(0.0)
+    assert float(m.tau) == pytest.approx(1.0)
+    m.on_progress(10.0)
+    assert float(m.tau) == pytest.approx(0.5)
+    z = m.prior_z(5)
+    assert z.shape == (5, 12) and torch.equal(z.view(5, 3, 4).sum(-1), torch.ones(5, 3))
+    m.eval()
+    out = m(torch.rand(2, 1, 8, 8))
+    assert torch.equal(out.z.view(2, 3, 4).sum(-1), torch.ones(2, 3))  # hard one-hot at eval
+
+
+def test_autodecoder_infers_unseen_latents():
+    torch.manual_seed(0)
+    m = tiny("autodecoder", latent_dim=2)
+    x = torch.rand(3, 1, 28, 28)
+    res = m.infer(x, steps=30)
+    assert res["z"].shape == (3, 2) and len(res["trace"]) == 30
+    assert res["trace"][-1] < res["trace"][0], "latent optimisation did not lower the loss"
+    assert all(p.requires_grad for p in m.decoder.parameters()), "decoder left frozen"
+
+
+def test_foreign_checkpoints_refused(tmp_path):
+    m = tiny("mlp-vae")
+    torch.save(m.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(CheckpointError, match="not a latent-lab checkpoint"):
+        read_checkpoint(tmp_path / "bare.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a zip file at all")
+    with pytest.raises(CheckpointError, match="not a latent-lab checkpoint"):
+        read_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        read_checkpoint(tmp_path / "missing.pt")
