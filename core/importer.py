@@ -17,14 +17,17 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, fields
 from pathlib import Path
+
+import torch
 
 from core.runs import CheckpointError, Run, load_model, runs_dir
 from core.train import TrainConfig
 
 # model config fields that come from the data, not from the user's choice of settings
-_DATA_FIELDS = ("image_shape", "num_classes")
+_DATA_FIELDS = ("image_shape", "num_classes", "num_items")
 
 
 def _train_config(ckpt: dict) -> dict:
@@ -46,6 +49,23 @@ def _model_args(model_config: dict) -> dict:
     args = {k: v for k, v in model_config.items() if k not in _DATA_FIELDS}
     args["conditional"] = int(model_config.get("num_classes") or 0) > 0
     return args
+
+
+def _check_loadable(path: Path) -> None:
+    """Refuse, in plain words, files that ``torch.load(weights_only=True)`` cannot read."""
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path.name} is not a PyTorch checkpoint (it is not the zip archive torch.save "
+            "writes): upload a checkpoint.pt saved by this lab."
+        )
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise CheckpointError(
+            f"{path.name} holds Python objects other than tensors and plain containers (a "
+            "whole pickled model?), which are not loaded for safety: upload a checkpoint.pt "
+            "saved by this lab."
+        ) from None
 
 
 def import_checkpoint(
@@ -80,6 +100,7 @@ def import_checkpoint(
             if not src.is_file():
                 raise CheckpointError(f"No file at {src}: pick a checkpoint.pt file.")
             shutil.copyfile(src, staged)
+        _check_loadable(staged)
         model, ckpt = load_model(staged, "cpu")  # raises CheckpointError with the reason
 
         model_config = model.config.to_dict()
