@@ -98,10 +98,29 @@ def get_dataset(name: str, split: str = "test", data_dir: str | None = None):
     return _dataset(name, split, data_dir)
 
 
+@st.cache_resource(max_entries=4)
+def _sample(name: str):
+    return datalib.bundled_sample(name)
+
+
 def run_dataset(run: Run, split: str = "test"):
-    """The split of the dataset a run was trained on."""
+    """The split of the dataset a run was trained on. Offline, with the dataset neither on
+    disk nor downloadable, the test split falls back to the bundled sample (a caption on the
+    page says so); without one the page stops with the loader's one-sentence fix."""
     t = run.config().get("train", {})
-    return get_dataset(t.get("dataset", "digits"), split, t.get("data_dir"))
+    name = t.get("dataset", "digits")
+    try:
+        return get_dataset(name, split, t.get("data_dir"))
+    except datalib.DatasetError as e:
+        sample = _sample(name) if split == "test" else None
+        if sample is None:
+            st.error(str(e))
+            st.stop()
+        st.caption(
+            f"{name} is not available here, so this page uses the bundled sample of "
+            f"{len(sample):,} test images ({e})"
+        )
+        return sample
 
 
 def explain(markdown: str, title: str = "What am I looking at?") -> None:

@@ -787,3 +787,26 @@ def _load_idx(name: str, folder: Path, split: str) -> ImageData:
     images = torch.from_numpy(pixels.copy()).unsqueeze(1).to(torch.float32).div_(255.0)
     labels = torch.from_numpy(np.searchsorted(values, targets).astype(np.int64))
     return ImageData(name, split, images.contiguous(), labels, [str(v) for v in values])
+
+
+# ----------------------------------------------------------------------------- bundled sample
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "pretrained" / "samples"
+"""Small test-split samples shipped in the repository (pretrained/build.py writes them)."""
+
+
+def bundled_sample(name: str) -> ImageData | None:
+    """The bundled sample of a dataset's test split (e.g. 2,000 Fashion-MNIST test images),
+    or None when the repository ships none for ``name``."""
+    files = sorted(SAMPLES_DIR.glob(f"{name}-test-*.npz")) if name in _SPECS else []
+    if not files:
+        return None
+    with np.load(files[-1]) as f:
+        images = torch.from_numpy(f["images"].astype(np.float32) / 255.0)
+        return ImageData(
+            name=name,
+            split="test",
+            images=images.contiguous(),
+            labels=torch.from_numpy(f["labels"].astype(np.int64)),
+            class_names=[str(c) for c in f["class_names"]],
+        )

@@ -25,13 +25,14 @@ class AutoDecoderConfig(ModelConfig):
     prior_sigma: float = 1.0
     infer_steps: int = 100  # optimisation steps to place an unseen image
     infer_lr: float = 0.05
+    table_lr: float = 0.03  # each row is updated once an epoch, so it needs a larger rate
 
     def validate(self) -> None:
         super().validate()
         if self.num_items < 1:
             raise ConfigError("An autodecoder needs num_items (the training set size) >= 1.")
-        if self.infer_steps < 1 or self.infer_lr <= 0:
-            raise ConfigError("infer_steps must be >= 1 and infer_lr positive.")
+        if self.infer_steps < 1 or self.infer_lr <= 0 or self.table_lr <= 0:
+            raise ConfigError("infer_steps must be >= 1, infer_lr and table_lr positive.")
 
 
 class AutoDecoder(LatentModel):
@@ -43,6 +44,12 @@ class AutoDecoder(LatentModel):
         self.table = nn.Embedding(config.num_items, config.latent_dim)
         nn.init.normal_(self.table.weight, std=0.01)
         self.decoder = Decoder(config, config.latent_dim)
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return [
+            {"params": list(self.decoder.parameters()), "lr": lr},
+            {"params": [self.table.weight], "lr": self.config.table_lr},
+        ]
 
     def _prior(self, z):
         return 0.5 * z.pow(2).sum(1) / self.config.prior_sigma**2

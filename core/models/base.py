@@ -288,6 +288,10 @@ class LatentModel(nn.Module):
         """n images from the prior [conditioned on labels y (n,) or one label]."""
         return self.decode(self.prior_z(n, generator), y)
 
+    def param_groups(self, lr: float) -> list[dict]:
+        """Optimizer parameter groups (a family may give some parameters their own rate)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     def on_progress(self, epoch: float) -> None:
         """Called by the trainer as training advances (epoch may be fractional)."""
 

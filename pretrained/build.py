@@ -1,0 +1,171 @@
+"""Rebuild every file in pretrained/ from scratch: ``python pretrained/build.py``.
+
+Trains the zoo (one run per model family on Fashion-MNIST, plus two on the bundled
+digits) with the recipes below, strips optimizer state, scores each with
+``core.evaluate`` and writes a card (card.json: settings, command, measured metrics and
+training time) beside the checkpoint, then writes the bundled Fashion-MNIST test sample
+(samples/fashion-mnist-test-2000.npz) that lets the app run with no dataset download.
+
+``--only NAME [NAME ...]`` rebuilds some entries; ``--list`` prints the recipes. On two CPU
+cores the whole zoo takes about half an hour (the cards record each run's time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from core import data as datalib  # noqa: E402
+from core.evaluate import evaluate  # noqa: E402
+from core.runs import Run, read_checkpoint  # noqa: E402
+from core.train import TrainConfig, train  # noqa: E402
+
+F = "fashion-mnist"
+# name -> (train config, model args, one line for the card)
+RECIPES: dict[str, tuple[dict, dict, str]] = {
+    "fmnist-mlp-vae-2d": (
+        dict(dataset=F, model="mlp-vae", epochs=20, batch_size=128),
+        {"latent_dim": 2, "hidden_dim": 400},
+        "MLP VAE with a 2-D latent: the whole plane can be scrubbed",
+    ),
+    "fmnist-fcconv-vae-l10": (
+        dict(dataset=F, model="fcconv-vae", epochs=30, batch_size=512, lr=1e-3, seed=42),
+        {"latent_dim": 10},
+        "snakers4's best: fc_conv VAE, L=10, 30 epochs, batch 512, BCE+KL",
+    ),
+    "fmnist-conv-vae-l10": (
+        dict(dataset=F, model="conv-vae", epochs=30, batch_size=512, lr=1e-3, seed=42),
+        {"latent_dim": 10},
+        "deeper conv VAE on the same data and budget as the fc_conv run",
+    ),
+    "fmnist-mlp-vae-l10": (
+        dict(dataset=F, model="mlp-vae", epochs=30, batch_size=128, lr=1e-3, seed=42),
+        {"latent_dim": 10, "hidden_dim": 500},
+        "DLA_interview's VAE (784-500-10), the CVAE's unconditional twin",
+    ),
+    "fmnist-cvae-l10": (
+        dict(dataset=F, model="cvae", epochs=30, batch_size=128, lr=1e-3, seed=42),
+        {"latent_dim": 10, "hidden_dim": 500},
+        "DLA_interview's CVAE (784+10-500-10): sample any class by label",
+    ),
+    "fmnist-ae-l10": (
+        dict(dataset=F, model="ae", epochs=20, batch_size=128),
+        {"latent_dim": 10, "hidden_dim": 400},
+        "plain autoencoder, no KL: compare its latent with the VAE's",
+    ),
+    "fmnist-gumbel-vae": (
+        dict(dataset=F, model="gumbel-vae", epochs=20, batch_size=128),
+        {"latent_dim": 10, "categories": 10, "hidden_dim": 400},
+        "10 categorical variables x 10 categories, Gumbel-softmax annealed 1.0 -> 0.5",
+    ),
+    "fmnist-autodecoder-2d": (
+        dict(dataset=F, model="autodecoder", epochs=20, batch_size=128),
+        {"latent_dim": 2, "hidden_dim": 400},
+        "decoder-only: a decoder and a learned 2-D latent per training image",
+    ),
+    "digits-mlp-vae-2d": (
+        dict(dataset="digits", model="mlp-vae", epochs=200, batch_size=64),
+        {"latent_dim": 2, "hidden_dim": 256},
+        "MLP VAE with a 2-D latent on scikit-learn's bundled 8x8 digits",
+    ),
+    "digits-cvae-l2": (
+        dict(dataset="digits", model="cvae", epochs=200, batch_size=64),
+        {"latent_dim": 2, "hidden_dim": 256},
+        "conditional VAE on the bundled 8x8 digits",
+    ),
+}
+SAMPLE = HERE / "samples" / "fashion-mnist-test-2000.npz"
+
+
+def command(cfg: dict, margs: dict) -> str:
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in {**cfg, **margs}.items())
+    return f"python -m core.train {flags}"
+
+
+def build(name: str) -> dict:
+    cfg_d, margs, about = RECIPES[name]
+    dest = HERE / name
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        run = train(TrainConfig(**cfg_d), margs, name=name, root=tmp, progress=True)
+        seconds = time.perf_counter() - t0
+        ckpt = read_checkpoint(run.checkpoint_path)
+        for k in ("optimizer", "scheduler", "rng", "torch_rng"):  # read-only: no resume
+            ckpt.pop(k, None)
+        torch.save(ckpt, run.checkpoint_path)
+        for f in run.path.glob("log.txt"):
+            f.unlink()
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(run.path, dest)
+    run = Run(dest)
+    run.update_config(name=name)
+    res = evaluate(dest)  # written to <dest>/cache/evaluation.json
+    card = {
+        "name": name,
+        "about": about,
+        "model": cfg_d["model"],
+        "dataset": cfg_d["dataset"],
+        "train_config": run.config()["train"],
+        "model_args": margs,
+        "command": command(cfg_d, margs),
+        "train_seconds": round(seconds, 1),
+        "device": run.status().get("device"),
+        "torch": torch.__version__,
+        "built_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "metrics": res,
+    }
+    (dest / "card.json").write_text(json.dumps(card, indent=2))
+    (dest / "READONLY").write_text("pretrained run: the app never writes, renames or deletes it\n")
+    return card
+
+
+def build_sample(n: int = 2000) -> None:
+    test = datalib.load(F, "test").subset(n, seed=0)
+    SAMPLE.parent.mkdir(exist_ok=True)
+    np.savez_compressed(
+        SAMPLE,
+        images=(test.images * 255).round().to(torch.uint8).numpy(),
+        labels=test.labels.numpy().astype(np.int64),
+        class_names=np.array(test.class_names),
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", nargs="*", default=None, help="rebuild these entries")
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--no-sample", action="store_true", help="keep the bundled test sample")
+    a = p.parse_args()
+    if a.list:
+        for k, (c, m, about) in RECIPES.items():
+            print(f"{k:24s} {about}\n{'':24s} {command(c, m)}")
+        return 0
+    names = a.only or list(RECIPES)
+    for n in names:
+        if n not in RECIPES:
+            print(f"error: unknown entry '{n}': see --list", file=sys.stderr)
+            return 2
+    if not a.no_sample and a.only is None:
+        build_sample()
+    for n in names:
+        card = build(n)
+        m = card["metrics"]
+        print(f"{n}: {card['train_seconds']} s, bce_kl {m['loss'].get('bce_kl')}, "
+              f"ssim {m['ssim']}, knn {m['knn']['model']}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
