@@ -75,12 +75,12 @@ RECIPES: dict[str, tuple[dict, dict, str]] = {
         "decoder-only: a decoder and a learned 2-D latent per training image",
     ),
     "digits-mlp-vae-2d": (
-        dict(dataset="digits", model="mlp-vae", epochs=200, batch_size=64),
+        dict(dataset="digits", model="mlp-vae", epochs=60, batch_size=64),
         {"latent_dim": 2, "hidden_dim": 256},
         "MLP VAE with a 2-D latent on scikit-learn's bundled 8x8 digits",
     ),
     "digits-cvae-l2": (
-        dict(dataset="digits", model="cvae", epochs=200, batch_size=64),
+        dict(dataset="digits", model="cvae", epochs=60, batch_size=64),
         {"latent_dim": 2, "hidden_dim": 256},
         "conditional VAE on the bundled 8x8 digits",
     ),
@@ -100,6 +100,8 @@ def build(name: str) -> dict:
         t0 = time.perf_counter()
         run = train(TrainConfig(**cfg_d), margs, name=name, root=tmp, progress=True)
         seconds = time.perf_counter() - t0
+        if run.status()["state"] != "done":
+            raise SystemExit(f"{name}: training ended {run.status()['state']}; nothing written")
         ckpt = read_checkpoint(run.checkpoint_path)
         for k in ("optimizer", "scheduler", "rng", "torch_rng"):  # read-only: no resume
             ckpt.pop(k, None)

@@ -1,0 +1,73 @@
+"""The pretrained zoo: complete, small, loadable with weights_only, read-only, and every
+card's numbers reproduced by core.evaluate on its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from core import data as datalib
+from core.evaluate import evaluate
+from core.models import MODELS
+from core.runs import Run, RunError, load_model
+
+ZOO = Path(__file__).resolve().parent.parent / "pretrained"
+ENTRIES = sorted(p for p in ZOO.iterdir() if (p / "card.json").is_file())
+
+
+def test_zoo_covers_every_family_and_the_digits_pair():
+    cards = [json.loads((p / "card.json").read_text()) for p in ENTRIES]
+    fmnist = {c["model"] for c in cards if c["dataset"] == "fashion-mnist"}
+    assert fmnist >= set(MODELS), set(MODELS) - fmnist
+    digits = {(c["model"], c["metrics"]["latent_dim"]) for c in cards if c["dataset"] == "digits"}
+    assert ("mlp-vae", 2) in digits and any(m == "cvae" for m, _ in digits)
+    assert any(c["model"] == "mlp-vae" and c["metrics"]["latent_dim"] == 2 for c in cards)
+
+
+def test_zoo_is_small_and_read_only():
+    total = sum(f.stat().st_size for f in ZOO.rglob("*") if f.is_file())
+    assert total <= 40 * 2**20, f"pretrained/ is {total / 2**20:.1f} MB"
+    for p in ENTRIES:
+        run = Run(p)
+        assert run.readonly and run.status()["state"] == "done"
+        with pytest.raises(RunError, match="read-only"):
+            run.delete()
+        model, ck = load_model(run.checkpoint_path)  # weights_only=True inside
+        assert "optimizer" not in ck and ck["model_name"] == model.name
+
+
+def test_bundled_sample():
+    s = datalib.bundled_sample("fashion-mnist")
+    assert s is not None and len(s) == 2000 and s.image_shape == (1, 28, 28)
+    assert s.class_names[0] == "T-shirt/top" and set(s.labels.tolist()) == set(range(10))
+
+
+def have(dataset: str) -> bool:
+    if os.environ.get("CI"):
+        return True  # CI installs dataset-fashion-mnist: never skip there
+    try:
+        datalib.load(dataset, "test", download=False)
+        return True
+    except datalib.DatasetError:
+        return False
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda p: p.name)
+def test_card_numbers_are_reproduced(entry):
+    card = json.loads((entry / "card.json").read_text())
+    if not have(card["dataset"]):
+        pytest.skip(f"{card['dataset']} is not available here")
+    got = evaluate(entry, save=False)
+    want = card["metrics"]
+    for k, v in want["loss"].items():
+        assert got["loss"][k] == pytest.approx(v, abs=2e-3 * max(1, abs(v))), k
+    assert got["ssim"] == pytest.approx(want["ssim"], abs=2e-3)
+    assert got["knn"]["model"] == pytest.approx(want["knn"]["model"], abs=2e-3)
+    assert got["knn"]["pca"] == pytest.approx(want["knn"]["pca"], abs=2e-3)
+    if "conditional" in want:
+        assert got["conditional"]["sample_accuracy"] == pytest.approx(
+            want["conditional"]["sample_accuracy"], abs=0.02
+        )
