@@ -2,7 +2,8 @@
 
 Protocol (all on the test split, z = the posterior mean):
 - loss parts per image: the run's own reconstruction terms, its KL term, and always
-  ``bce`` and ``bce_kl`` (BCE + KL, nats per image, the seeds' headline number);
+  ``bce`` and ``bce_kl`` (BCE + KL, nats per image, the seeds' headline number) and
+  ``mse_per_pixel`` (mean squared error on the [0, 1] scale, the decoder-only study's unit);
 - SSIM, two named variants: ``ssim`` = pytorch-msssim (valid convolution, 5-pixel Gaussian
   window, sigma 1.5, data range 1) and ``ssim_padded`` = the same window with zero-padded
   borders (the pytorch-ssim variant that snakers4 logged);
@@ -91,6 +92,7 @@ def evaluate(
         xhat = torch.sigmoid(out.logits.float())
         parts["kl"] = out.kl
         parts["bce_kl"] = parts["bce"] + out.kl
+        parts["mse_per_pixel"] = (xhat - x).pow(2).flatten(1).mean(1)  # [0, 1] scale
         parts["ssim"] = ssim_per_image(xhat, x, 5)
         parts["ssim_padded"] = ssim_padded_per_image(xhat, x, 5, 1.5)
         for k, v in parts.items():
@@ -110,7 +112,7 @@ def evaluate(
         "test_images": n,
         "loss_spec": tc.get("loss", "bce"),
     }
-    res["loss"] = {k: round(v / n, 4) for k, v in sums.items() if k not in ("ssim", "ssim_padded")}
+    res["loss"] = {k: round(v / n, 5) for k, v in sums.items() if k not in ("ssim", "ssim_padded")}
     res["ssim"] = round(sums["ssim"] / n, 4)
     res["ssim_padded"] = round(sums["ssim_padded"] / n, 4)
 
