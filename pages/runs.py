@@ -1,6 +1,183 @@
-"""Placeholder until its page lands."""
+"""Runs: every run in one table (filter, sort, pick), and what you can do with one: open it,
+rename it, delete it, download its checkpoint; and upload a checkpoint to make a new run."""
 
 import streamlit as st
 
-st.title("runs")
-st.info("This page is being built.")
+from app.common import all_runs, explain, is_pretrained, runs_root
+from app.train_ui import LIVE_STATES, find_user_run, runs_table, set_current_run
+from core import jobs
+from core.importer import import_checkpoint
+from core.runs import CheckpointError, RunError
+
+st.title("Runs")
+explain(
+    """
+A **run** is one training of one model: a folder holding its settings (`config.json`), its
+progress (`status.json`), one line of losses per epoch (`metrics.jsonl`) and the trained
+weights (`checkpoint.pt`). *Pretrained* runs ship with the lab and are read-only.
+
+The columns: **final loss** is the last epoch's validation loss (reconstruction + β·KL, in
+nats per image, lower is better). **SSIM** compares reconstructions with the originals by
+local structure (1 = identical). **KNN accuracy** asks: if you label each test image with
+the majority label of its 5 nearest training images *in latent space*, how often are you
+right? High values mean the code groups images by class although it never saw a label.
+SSIM and KNN accuracy come from **Evaluate** on the Train page (cached per run).
+
+Click a row to pick it for the actions below. A **checkpoint** file carries the weights and
+everything needed to rebuild the model, so a downloaded one can be uploaded again here, on
+another machine.
+"""
+)
+
+ss = st.session_state
+if ss.get("runs.flash"):
+    st.success(ss.pop("runs.flash"))
+runs = all_runs()
+df = runs_table(runs)
+
+if df.empty:
+    st.info("No runs yet: train one on the **Train** page, or upload a checkpoint below.")
+else:
+    c1, c2, c3, c4 = st.columns(4)
+    states = c1.multiselect("State", sorted(df["state"].dropna().unique()), key="runs.f_state")
+    models = c2.multiselect("Model", sorted(df["model"].dropna().unique()), key="runs.f_model")
+    datasets = c3.multiselect(
+        "Dataset", sorted(df["dataset"].dropna().unique()), key="runs.f_dataset"
+    )
+    sort_by = c4.selectbox(
+        "Sort by", ["created", "name", "final loss", "SSIM", "KNN acc", "epochs"], key="runs.sort"
+    )
+    shown = df
+    if states:
+        shown = shown[shown["state"].isin(states)]
+    if models:
+        shown = shown[shown["model"].isin(models)]
+    if datasets:
+        shown = shown[shown["dataset"].isin(datasets)]
+    # newest first; losses ascending (best first); scores descending (best first)
+    ascending = sort_by in ("name", "final loss")
+    shown = shown.sort_values(sort_by, ascending=ascending, na_position="last")
+    shown = shown.reset_index(drop=True)
+    event = st.dataframe(
+        shown,
+        key="runs.table",
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        column_order=[c for c in shown.columns if c != "id"],
+        column_config={
+            "latent": st.column_config.NumberColumn("latent size"),
+            "final loss": st.column_config.NumberColumn(format="%.2f"),
+            "SSIM": st.column_config.NumberColumn(format="%.3f"),
+            "KNN acc": st.column_config.NumberColumn("KNN accuracy", format="percent"),
+            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
+    )
+    st.caption(f"{len(shown)} of {len(df)} runs. Click a column header to sort by it.")
+    rows = event.selection.rows if event else []
+    picked = shown["id"].iloc[rows[0]] if rows and rows[0] < len(shown) else None
+    if picked and picked != ss.get("runs.last_pick"):
+        ss["runs.target"] = picked
+    ss["runs.last_pick"] = picked
+    if ss.get("runs.requested") in list(df["id"]):
+        ss["runs.target"] = ss.pop("runs.requested")
+
+    # ------------------------------------------------------------------ one run
+    st.subheader("Manage a run")
+    ids = list(df["id"])
+    names = dict(
+        zip(df["id"], df["name"] + " (" + df["model"] + ", " + df["dataset"] + ")", strict=True)
+    )
+    if ss.get("runs.target") not in ids:
+        ss["runs.target"] = ss.get("run_id") if ss.get("run_id") in ids else ids[0]
+    target = st.selectbox("Run", ids, key="runs.target", format_func=lambda i: names.get(i, i))
+    run = find_user_run(target)
+    if run is not None:
+        readonly = run.readonly or is_pretrained(run)
+        status = jobs.refresh(run)
+        st.caption(
+            f"Folder `{run.path}` · {status.get('state', '?')}"
+            + (" · read-only (pretrained)" if readonly else "")
+        )
+        bar = st.container(horizontal=True, vertical_alignment="center")
+        is_current = ss.get("run_id") == run.id
+        bar.button(
+            "This is the current run" if is_current else "Open (make it the current run)",
+            key="runs.open",
+            disabled=is_current,
+            on_click=set_current_run,
+            args=(run.id,),
+            icon=":material/check_circle:",
+        )
+        if run.has_checkpoint():
+            ckpt = run.checkpoint_path
+            bar.download_button(
+                "Download checkpoint",
+                data=lambda: ckpt.read_bytes(),
+                file_name=f"{run.id}.pt",
+                mime="application/octet-stream",
+                key="runs.download",
+                icon=":material/download:",
+            )
+        else:
+            bar.caption("No checkpoint yet.")
+        if bar.button("Delete…", key="runs.delete", icon=":material/delete:"):
+            if readonly:
+                st.error(f"{run.name} is a pretrained run and read-only: it cannot be deleted.")
+            elif status.get("state") in LIVE_STATES:
+                st.error(f"{run.name} is still training: cancel it on the Train page first.")
+            else:
+                ss["runs.confirm_delete"] = run.id
+        if ss.get("runs.confirm_delete") == run.id:
+            with st.container(border=True):
+                st.warning(
+                    f"Delete **{run.name}** with its checkpoint and metrics? This cannot be undone."
+                )
+                confirm = st.container(horizontal=True)
+                if confirm.button("Yes, delete it", key="runs.delete_yes", type="primary"):
+                    ss.pop("runs.confirm_delete", None)
+                    try:
+                        run.delete()
+                    except (RunError, OSError) as e:
+                        st.error(str(e))
+                    else:
+                        ss["runs.flash"] = f"Deleted {run.name}."
+                        st.rerun()
+                if confirm.button("Keep it", key="runs.delete_no"):
+                    ss.pop("runs.confirm_delete", None)
+                    st.rerun()
+
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        new_name = c1.text_input("New name", value=run.name, key=f"runs.name.{run.id}")
+        if c2.button("Rename", key="runs.rename", icon=":material/edit:"):
+            try:
+                run.rename(new_name)
+            except RunError as e:
+                st.error(str(e))
+            else:
+                ss["runs.flash"] = f"Renamed to {new_name.strip()}."
+                st.rerun()
+
+
+# ---------------------------------------------------------------------- upload
+st.subheader("Upload a checkpoint")
+ss.setdefault("runs.upload_n", 0)
+upload = st.file_uploader(
+    "A checkpoint.pt saved by this lab (downloaded here or written by `python -m core.train`)",
+    key=f"runs.upload.{ss['runs.upload_n']}",
+)
+if upload is not None:
+    try:
+        new = import_checkpoint(upload.getvalue(), upload.name, root=runs_root())
+    except CheckpointError as e:
+        st.error(str(e))
+    else:
+        ss["runs.upload_n"] += 1  # a fresh, empty uploader
+        ss["runs.imported"] = new.id
+        ss["runs.requested"] = new.id  # picked in "Manage a run" on the next run
+        st.rerun()
+if ss.get("runs.imported"):
+    new = find_user_run(ss.pop("runs.imported"))
+    if new is not None:
+        st.success(f"Imported **{new.name}** as a new run (`{new.id}`).")
+        st.button("Open it", key="runs.open_imported", on_click=set_current_run, args=(new.id,))

@@ -1,0 +1,314 @@
+"""Headless tests of the Home, Train and Runs pages (streamlit.testing.v1.AppTest).
+
+AppTest drives the real entry, app/main.py (router and sidebar run picker), and switches
+to a page with ``switch_page("../pages/<page>.py")`` (paths are relative to app/). Runs that
+the pages start are real training processes (core.jobs) on the bundled digits; tests that
+change runs work on copies in a temporary runs folder.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core import jobs
+from core.runs import Run, list_runs, load_model
+from core.train import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = str(ROOT / "app" / "main.py")
+
+
+def open_page(page: str, **state) -> AppTest:
+    """AppTest of app/main.py on ``page`` (home, train, runs), with session state set."""
+    at = AppTest.from_file(MAIN, default_timeout=180)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    if page != "home":
+        at.switch_page(f"../pages/{page}.py")
+        at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def button(at: AppTest, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button {label!r} among {[b.label for b in at.button]}"
+    return found[0]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+@pytest.fixture
+def own_runs(tmp_path, monkeypatch, tiny_runs):
+    """A fresh runs folder holding copies of two tiny runs (safe to rename and delete)."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    for fam in ("mlp-vae", "ae"):
+        shutil.copytree(tiny_runs[fam].path, root / tiny_runs[fam].path.name)
+    monkeypatch.setenv("LATENTLAB_RUNS_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def empty_runs(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("LATENTLAB_RUNS_DIR", str(root))
+    return root
+
+
+def run_dirs(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith("_"))
+
+
+# ----------------------------------------------------------------------------- rendering
+@pytest.mark.parametrize("page", ["home", "train", "runs"])
+def test_page_renders_with_the_tiny_runs(runs_env, tiny_runs, page):
+    at = open_page(page)
+    assert not at.error, texts(at.error)
+    assert at.expander[0].label == "What am I looking at?"
+    if page == "home":
+        links = {e.proto.page for e in at.get("page_link")}
+        assert {"train", "runs", "explore", "conditional", "embeddings", "compare"} <= links
+        assert at.session_state["run_id"] in {r.id for r in tiny_runs.values()}
+        assert any(m.label == "SSIM" for m in at.metric)  # the current run's card
+    elif page == "train":
+        watch = at.selectbox(key="train.watch")
+        assert watch.value in {r.id for r in tiny_runs.values()}
+        assert {o.split(" · ")[0] for o in watch.options} >= set(tiny_runs)  # "name · state…"
+        assert "Finished" in texts(at.success)
+    else:
+        table = at.dataframe[0].value
+        assert set(table["id"]) >= {r.id for r in tiny_runs.values()}
+        assert {"name", "dataset", "model", "latent", "epochs", "state", "final loss", "SSIM",
+                "KNN acc", "created"} <= set(table.columns)  # fmt: skip
+
+
+def test_runs_filters_and_sorting(runs_env, tiny_runs):
+    at = open_page("runs")
+    at.multiselect(key="runs.f_model").set_value(["ae", "cvae"]).run()
+    table = at.dataframe[0].value
+    assert set(table["model"]) == {"ae", "cvae"}
+    assert {tiny_runs["ae"].id, tiny_runs["cvae"].id} <= set(table["id"])
+    at.multiselect(key="runs.f_model").set_value([])
+    at.selectbox(key="runs.sort").set_value("final loss").run()
+    losses = list(at.dataframe[0].value["final loss"].dropna())
+    assert len(losses) >= len(tiny_runs) and losses == sorted(losses)
+
+
+# ----------------------------------------------------------------------------- train page
+@pytest.mark.parametrize(
+    "knob, value, words",
+    [
+        ("train.lr", 0.0, "Learning rate must be a positive number"),
+        ("train.latent_dim", 0, "Latent size 0 is too small"),
+        ("train.batch_size", 0, "Batch size must be at least 1"),
+        ("train.epochs", 0, "Epochs must be at least 1"),
+    ],
+)
+def test_train_rejects_bad_values(empty_runs, knob, value, words):
+    at = open_page("train")
+    at.number_input(key=knob).set_value(value).run()
+    button(at, "Start training").click().run()
+    assert not at.exception
+    assert words in texts(at.error)
+    assert run_dirs(empty_runs) == []
+
+
+def test_train_rejects_an_unknown_loss(empty_runs):
+    at = open_page("train")
+    at.selectbox(key="train.loss").set_value("custom mix…").run()
+    at.text_input(key="train.loss_custom").set_value("l1").run()
+    button(at, "Start training").click().run()
+    assert len(at.error) == 1 and "l1" in at.error[0].value
+    assert run_dirs(empty_runs) == []
+
+
+def test_model_choice_sets_its_defaults(empty_runs):
+    at = open_page("train")
+    assert at.selectbox(key="train.model").value == "fcconv-vae"
+    assert at.number_input(key="train.latent_dim").value == 10
+    assert at.number_input(key="train.batch_size").value == 512
+    at.selectbox(key="train.dataset").set_value("digits").run()
+    assert at.number_input(key="train.batch_size").value == 64
+    at.selectbox(key="train.model").set_value("gumbel-vae").run()
+    assert at.number_input(key="train.categories").value == 10
+    assert "Categorical variables N" in [w.label for w in at.number_input]
+    at.selectbox(key="train.model").set_value("cvae").run()
+    assert at.checkbox(key="train.conditional").value is True
+    assert at.number_input(key="train.latent_dim").value == 2
+
+
+def test_start_a_digits_run_from_the_train_page(own_runs):
+    before = list_runs(own_runs)
+    at = open_page("train", run_id=before[0].id)
+    at.selectbox(key="train.dataset").set_value("digits").run()
+    at.selectbox(key="train.model").set_value("mlp-vae").run()
+    at.number_input(key="train.epochs").set_value(1)
+    at.number_input(key="train.hidden_dim").set_value(32)
+    at.text_input(key="train.name").set_value("page-run").run()
+    button(at, "Start training").click().run()
+    assert not at.error, texts(at.error)
+    [run] = [r for r in list_runs(own_runs) if r.id not in {b.id for b in before}]
+    assert run.name == "page-run"
+    assert run.config()["train"]["epochs"] == 1
+    assert run.config()["model"]["args"]["hidden_dim"] == 32
+    assert at.selectbox(key="train.watch").value == run.id
+    assert jobs.wait(run, timeout=300)["state"] == "done"
+
+    at.run()  # the finished view
+    assert "Finished: 1 epoch" in texts(at.success)
+    button(at, "Make it the current run").click().run()
+    assert at.session_state["run_id"] == run.id
+    button(at, "Evaluate").click().run()
+    assert not at.error, texts(at.error)
+    labels = [m.label for m in at.metric]
+    assert "SSIM" in labels and any(lbl.startswith("KNN accuracy") for lbl in labels)
+    assert run.evaluation()["epoch"] == 1
+
+
+def test_train_page_finds_a_running_run_and_cancels_it(empty_runs):
+    """A run started elsewhere (another tab, before a server restart) is found in the runs
+    folder; its Cancel button stops it."""
+    cfg = TrainConfig(dataset="digits", model="mlp-vae", epochs=2000, batch_size=64, val_size=100)
+    run = jobs.start(cfg, {"latent_dim": 2, "hidden_dim": 16}, "long", root=empty_runs)
+    try:
+        t0 = time.time()
+        while jobs.refresh(run)["state"] != "running" or not run.metrics():
+            assert time.time() - t0 < 180, run.status()
+            time.sleep(0.5)
+        at = open_page("train")
+        assert at.selectbox(key="train.watch").value == run.id
+        [bar] = at.get("progress")
+        assert "Epoch" in bar.proto.text and "ETA" in bar.proto.text
+        assert len(at.get("plotly_chart")) == 1
+        button(at, "Cancel").click().run()
+        assert jobs.wait(run, timeout=60)["state"] == "cancelled"
+        at.run()
+        assert "Cancelled" in texts(at.warning)
+    finally:
+        jobs.cancel(run)
+        jobs.wait(run, timeout=60)
+
+
+def test_resume_a_finished_run_for_more_epochs(own_runs):
+    run = list_runs(own_runs)[0]
+    at = open_page("train", **{"train.requested": run.id})
+    assert at.selectbox(key="train.watch").value == run.id
+    at.number_input(key=f"resume-to-{run.id}").set_value(3)
+    button(at, "Resume").click().run()
+    assert not at.error, texts(at.error)
+    assert jobs.wait(run, timeout=300)["state"] == "done"
+    assert [m["epoch"] for m in run.metrics()] == [1, 2, 3]
+
+
+def test_home_quick_start_trains_on_digits(empty_runs):
+    at = open_page("home")
+    button(at, "Train a VAE on digits").click().run()
+    assert not at.exception
+    [run] = list_runs(empty_runs)
+    assert at.title[0].value == "Train a model"  # switched to the Train page
+    assert at.selectbox(key="train.watch").value == run.id
+    assert run.config()["train"]["dataset"] == "digits"
+    try:  # it trains: wait for its first epoch, then stop it
+        t0 = time.time()
+        while not run.metrics():
+            assert jobs.refresh(run)["state"] in ("queued", "running"), run.status()
+            assert time.time() - t0 < 300
+            time.sleep(0.5)
+    finally:
+        jobs.cancel(run)
+        jobs.wait(run, timeout=60)
+
+
+# ----------------------------------------------------------------------------- runs page
+def test_rename_a_run(own_runs):
+    run = list_runs(own_runs)[0]
+    at = open_page("runs")
+    at.selectbox(key="runs.target").set_value(run.id).run()
+    at.text_input(key=f"runs.name.{run.id}").set_value("my best run")
+    button(at, "Rename").click().run()
+    assert Run(run.path).name == "my best run"
+    assert "Renamed to my best run." in texts(at.success)
+    assert "my best run" in list(at.dataframe[0].value["name"])
+
+
+def test_delete_asks_first(own_runs):
+    run, other = list_runs(own_runs)
+    at = open_page("runs")
+    at.selectbox(key="runs.target").set_value(run.id).run()
+    button(at, "Delete…").click().run()
+    assert "cannot be undone" in texts(at.warning)
+    assert run.path.exists()
+    button(at, "Keep it").click().run()
+    assert run.path.exists() and not at.warning
+
+    button(at, "Delete…").click().run()
+    button(at, "Yes, delete it").click().run()
+    assert not run.path.exists() and other.path.exists()
+    assert f"Deleted {run.name}." in texts(at.success)
+    ids = list(at.dataframe[0].value["id"])
+    assert run.id not in ids and other.id in ids
+
+
+def test_read_only_runs_are_refused(own_runs):
+    run = list_runs(own_runs)[0]
+    (run.path / "READONLY").touch()
+    at = open_page("runs")
+    at.selectbox(key="runs.target").set_value(run.id).run()
+    button(at, "Delete…").click().run()
+    assert "read-only" in texts(at.error) and not at.warning
+    at.text_input(key=f"runs.name.{run.id}").set_value("hijacked")
+    button(at, "Rename").click().run()
+    assert "read-only" in texts(at.error)
+    assert run.path.exists() and Run(run.path).name != "hijacked"
+
+
+def test_download_button_offers_the_checkpoint(own_runs):
+    at = open_page("runs")
+    [dl] = at.get("download_button")
+    assert dl.proto.label == "Download checkpoint"
+
+
+def _state_dict_bytes(run: Run) -> bytes:
+    model, _ = load_model(run.checkpoint_path)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "plain state_dict"])
+def test_bad_upload_is_refused(own_runs, tiny_runs, kind):
+    data = bytes(range(256)) * 40 if kind == "random bytes" else _state_dict_bytes(
+        tiny_runs["mlp-vae"])  # fmt: skip
+    before = run_dirs(own_runs)
+    at = open_page("runs")
+    at.file_uploader[0].upload("weights.pt", data).run()
+    assert not at.exception
+    [err] = at.error
+    words = "not a PyTorch checkpoint" if kind == "random bytes" else "not a latent-lab checkpoint"
+    assert err.value.startswith("weights.pt") and words in err.value
+    assert run_dirs(own_runs) == before
+
+
+def test_good_upload_becomes_a_run(own_runs, tiny_runs):
+    data = tiny_runs["gumbel-vae"].checkpoint_path.read_bytes()
+    at = open_page("runs")
+    at.file_uploader[0].upload("gumbel.pt", data).run()
+    assert not at.error, texts(at.error)
+    new = [r for r in list_runs(own_runs) if r.name == "gumbel"]
+    assert len(new) == 1 and new[0].status()["state"] == "done"
+    assert "Imported" in texts(at.success)
+    assert at.selectbox(key="runs.target").value == new[0].id
+    button(at, "Open it").click().run()
+    assert at.session_state["run_id"] == new[0].id
