@@ -183,6 +183,13 @@ class ImageData:
             "class_names": list(self.class_names),
         }
 
+    def subset_index(self, n: int, seed: int = 0) -> torch.Tensor:
+        """Positions (sorted) of the items ``subset(n, seed)`` picks."""
+        if n >= len(self):
+            return torch.arange(len(self))
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randperm(len(self), generator=generator)[:n].sort().values
+
     def subset(self, n: int, seed: int = 0) -> ImageData:
         """A random sample of ``n`` items, the same for the same seed.
 
@@ -197,8 +204,7 @@ class ImageData:
             raise ValueError(f"subset size must be >= 0, got {n}")
         if n >= len(self):
             return self
-        generator = torch.Generator().manual_seed(seed)
-        index = torch.randperm(len(self), generator=generator)[:n].sort().values
+        index = self.subset_index(n, seed)
         return ImageData(
             name=self.name,
             split=self.split,

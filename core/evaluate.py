@@ -127,9 +127,13 @@ def evaluate(
     # ---- KNN of the model's embedding vs PCA of the same dimension
     tr = train.subset(knn_train, seed=0)
     if model.latent_kind == "table":
-        # the table holds the training latents; unseen test images are placed by optimisation
-        emb_tr = model_embedding(model, tr.images, tr.labels)
+        # the table holds the learned latents of the training images (when it was trained on
+        # the whole split); unseen test images were placed by optimisation above
         emb_te = mu.numpy()
+        if model.table.num_embeddings == len(train):
+            emb_tr = model.table.weight.detach()[train.subset_index(knn_train, 0)].cpu().numpy()
+        else:
+            emb_tr = model_embedding(model, tr.images, tr.labels)
     else:
         emb_tr = model_embedding(model, tr.images, tr.labels)
         emb_te = model_embedding(model, x_all, y_all)

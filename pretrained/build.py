@@ -133,6 +133,17 @@ def build(name: str) -> dict:
     return card
 
 
+def rescore(name: str) -> None:
+    """Score an entry again with the current core.evaluate and update its card."""
+    dest = HERE / name
+    card = json.loads((dest / "card.json").read_text())
+    card["metrics"] = evaluate(dest, save=False)
+    (dest / "cache").mkdir(exist_ok=True)
+    (dest / "cache" / "evaluation.json").write_text(json.dumps(card["metrics"], indent=2))
+    (dest / "card.json").write_text(json.dumps(card, indent=2))
+    print(f"{name}: rescored")
+
+
 def build_sample(n: int = 2000) -> None:
     test = datalib.load(F, "test").subset(n, seed=0)
     SAMPLE.parent.mkdir(exist_ok=True)
@@ -149,7 +160,17 @@ def main() -> int:
     p.add_argument("--only", nargs="*", default=None, help="rebuild these entries")
     p.add_argument("--list", action="store_true")
     p.add_argument("--no-sample", action="store_true", help="keep the bundled test sample")
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="re-run core.evaluate on the built entries and update their cards",
+    )
     a = p.parse_args()
+    if a.rescore:
+        for n in a.only or list(RECIPES):
+            if (HERE / n / "card.json").exists():
+                rescore(n)
+        return 0
     if a.list:
         for k, (c, m, about) in RECIPES.items():
             print(f"{k:24s} {about}\n{'':24s} {command(c, m)}")
