@@ -1,6 +1,36 @@
-"""Placeholder until its page lands."""
+"""Conditional sampling: ask a conditional model for a class, see one z drawn as every
+class, move a test image's style to other classes, and read the conditional-sample
+accuracy."""
 
 import streamlit as st
 
-st.title("conditional")
-st.info("This page is being built.")
+from app import explore_ui as ui
+from app.common import explain, get_model, require_run, run_dataset
+
+run = require_run()
+ui.reset_on_run_change(run, "cd_")
+model, ckpt = get_model(run)
+st.title("Conditional sampling")
+if not model.conditional:
+    ui.not_conditional(run, model)
+    st.stop()
+
+test = run_dataset(run, "test")
+names = list(ckpt.get("dataset", {}).get("class_names") or test.class_names)
+st.caption(f"**{run.name}** · conditional on {model.num_classes} labels")
+explain(
+    "A conditional model's decoder takes a label as well as a latent vector *z*. Fix the "
+    "label and draw *z* from the prior: you get new images of that class. Fix *z* and change "
+    "the label: the same *style* drawn as another class. The grid shows this: each column "
+    "is one *z*, each row one class."
+)
+label = ui.class_picker(names)
+samples, grid, swap, acc = st.tabs(["Samples", "Class × z grid", "Class swap", "Sample accuracy"])
+with samples:
+    ui.samples_section(model, names, label)
+with grid:
+    ui.class_grid_section(model, names)
+with swap:
+    ui.class_swap_section(model, test, names, label)
+with acc:
+    ui.accuracy_section(run, names)
