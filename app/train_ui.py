@@ -404,9 +404,12 @@ def live_runs() -> list[Run]:
 
 
 def run_option_label(run: Run) -> str:
-    s = run.status()
-    t = run.config().get("train", {})
-    return f"{run.name} · {s.get('state', '?')} · {t.get('model', '?')} on {t.get('dataset', '?')}"
+    """ "name · model on dataset · started 14:05" (the state is shown below the picker: a
+    fragment rerun does not redraw the picker)."""
+    cfg = run.config()
+    t = cfg.get("train", {})
+    when = datetime.fromtimestamp(cfg.get("created_at") or 0).strftime("%b %d %H:%M")
+    return f"{run.name} · {t.get('model', '?')} on {t.get('dataset', '?')} · {when}"
 
 
 @st.fragment(run_every="1s")
@@ -422,10 +425,11 @@ def live_panel(run_id: str) -> None:
         st.rerun()
     metrics = run.metrics()
     frac, text = progress(status, metrics)
-    c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.progress(frac, text=text)
     if c2.button(
         "Cancel",
+        width="stretch",
         key=f"cancel-{run_id}",
         icon=":material/stop:",
         disabled=status.get("state") != "running",
@@ -434,7 +438,7 @@ def live_panel(run_id: str) -> None:
     ):
         jobs.cancel(run)
         st.toast("Cancelling: the run stops after the current batch.")
-    if status.get("message"):
+    if status.get("message") and status.get("state") == "running":
         st.caption(status["message"])
     show_curves(run, metrics)
 
@@ -609,6 +613,12 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     return df
 
 
+def _epochs(n) -> str:
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "no epochs yet"
+    return f"{int(n)} epoch{'s' if int(n) != 1 else ''}"
+
+
 def run_card(run: Run) -> None:
     """A bordered summary of a run: what it is, how far it got, its reconstructions."""
     s = run_summary(run)
@@ -617,7 +627,7 @@ def run_card(run: Run) -> None:
         left.markdown(f"#### {s['name']}")
         left.caption(
             f"{s['model']} on {s['dataset']} · latent size {s['latent']} · "
-            f"{s['epochs']} epochs · {s['state']} · {s['source']}"
+            f"{_epochs(s['epochs'])} · {s['state']} · {s['source']}"
         )
         c = left.columns(3)
         c[0].metric("Final loss", "–" if s["final loss"] is None else f"{s['final loss']:.2f}")

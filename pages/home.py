@@ -83,9 +83,9 @@ PAGES = [
         "two runs side by side: curves, reconstructions, metrics.",
     ),
 ]
-cols = st.columns(2)
+cols = st.columns(3)
 for i, (file, title, icon, what) in enumerate(PAGES):
-    with cols[i % 2]:
+    with cols[i % 3].container(border=True, height="stretch"):
         st.page_link(page_path(file), label=title, icon=icon)
         st.caption(what)
 

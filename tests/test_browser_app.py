@@ -1,0 +1,104 @@
+"""The app in a real browser: a real ``streamlit run app/main.py`` on a temporary runs folder
+(copies of the tiny runs), driven by Debian's Chromium. Every page must draw without a
+Streamlit exception; a 1-epoch digits run is started by clicking on the Train page, found by
+a second tab, finishes, and shows up on the Runs page. Screenshots go to artifacts/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle
+
+# url path -> what the page must show (its title)
+PAGES = {
+    "": "Latent lab",
+    "train": "Train a model",
+    "runs": "Runs",
+    "explore": None,
+    "conditional": None,
+    "embeddings": None,
+    "compare": None,
+}
+
+
+@pytest.fixture
+def browser_runs(tiny_runs, tmp_path):
+    root = tmp_path / "runs"
+    root.mkdir()
+    for run in tiny_runs.values():
+        shutil.copytree(run.path, root / run.path.name)
+    return root
+
+
+def pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the select box labelled ``label``."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def type_in(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    wait_idle(page)
+
+
+def grid_texts(page) -> list[str]:
+    """Cell texts of the st.dataframe grids (glide keeps an accessible table in the DOM)."""
+    return page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').all_text_contents()
+
+
+@pytest.mark.browser
+def test_every_page_and_a_run_started_by_clicking(browser_runs, tiny_runs, artifacts):
+    current = tiny_runs["mlp-vae"].id
+    with streamlit_server(browser_runs) as url, chromium_page(height=1800) as page:
+        for path, title in PAGES.items():
+            page.goto(f"{url}/{path}?run={current}")
+            wait_idle(page, timeout=180_000)
+            page.wait_for_timeout(500)
+            assert page_errors(page) == [], f"/{path}: {page_errors(page)}"
+            if title:
+                heading = page.locator('[data-testid="stMainBlockContainer"] h1').first
+                assert heading.inner_text().strip() == title
+            page.screenshot(path=str(artifacts / f"app-{path or 'home'}.png"))
+
+        # ---- start a 1-epoch digits run from the Train page
+        page.goto(f"{url}/train")
+        wait_idle(page)
+        pick(page, "Dataset", "digits")
+        pick(page, "Model", "mlp-vae")
+        type_in(page, "Epochs", "1")
+        type_in(page, "Hidden size", "32")
+        type_in(page, "Run name (optional)", "browser-run")
+        page.get_by_role("button", name="Start training").click()
+        watching = page.get_by_role("combobox", name="Run", exact=True)
+        expect(watching).to_have_value(re.compile(r"^browser-run · "), timeout=60_000)
+        new = [p for p in browser_runs.iterdir() if p.name.endswith("browser-run")]
+        assert len(new) == 1
+
+        # a second tab (its own Streamlit session) finds the run in the runs folder
+        other = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+        other.goto(f"{url}/train")
+        wait_idle(other)
+        watching = other.get_by_role("combobox", name="Run", exact=True)
+        expect(watching).to_have_value(re.compile(r"^browser-run · "), timeout=60_000)
+        other.close()
+
+        page.get_by_text("Finished: 1 epoch").wait_for(timeout=300_000)
+        wait_idle(page)
+        assert page_errors(page) == []
+        assert page.get_by_test_id("stPlotlyChart").count() == 1
+        page.screenshot(path=str(artifacts / "app-train-finished.png"))
+
+        # ---- it is listed on the Runs page
+        page.goto(f"{url}/runs")
+        wait_idle(page)
+        page.wait_for_timeout(500)
+        assert "browser-run" in grid_texts(page)
+        assert page_errors(page) == []
+        page.screenshot(path=str(artifacts / "app-runs-after.png"))
