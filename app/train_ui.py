@@ -526,39 +526,46 @@ def finished_panel(run: Run) -> None:
 
 
 def show_evaluation(ev: dict) -> None:
-    """The key numbers of a ``core.evaluate`` result."""
+    """The key numbers of a ``core.evaluate`` result (short labels; details in the help)."""
     loss = ev.get("loss", {})
     knn = ev.get("knn", {})
+    nan = float("nan")
     cols = st.columns(5)
     cols[0].metric(
-        "BCE + KL (nats/image)",
-        f"{loss.get('bce_kl', float('nan')):.2f}",
-        help="Test-split reconstruction BCE plus KL, z = posterior mean.",
+        "BCE + KL",
+        f"{loss.get('bce_kl', nan):.2f}",
+        help="Test-split reconstruction BCE plus KL in nats per image, z = posterior mean "
+        "(lower is better).",
     )
     cols[1].metric(
         "SSIM",
-        f"{ev.get('ssim', float('nan')):.3f}",
-        help="Structural similarity of reconstructions (1 = identical).",
+        f"{ev.get('ssim', nan):.3f}",
+        help="Structural similarity of reconstructions and originals (1 = identical).",
     )
     cols[2].metric(
-        f"KNN accuracy ({knn.get('model_dim', '?')}-D code)",
-        f"{100 * knn.get('model', float('nan')):.1f}%",
-        help="5-nearest-neighbour label accuracy of the latent code.",
+        "KNN, latent",
+        f"{100 * knn.get('model', nan):.1f}%",
+        help=f"5-nearest-neighbour label accuracy of the {knn.get('model_dim', '?')}-D latent "
+        "code (test images against training images).",
     )
     cols[3].metric(
-        f"KNN accuracy (PCA {knn.get('pca_dim', '?')}-D)",
-        f"{100 * knn.get('pca', float('nan')):.1f}%",
-        help="The same protocol on PCA of the pixels: the baseline.",
+        "KNN, PCA",
+        f"{100 * knn.get('pca', nan):.1f}%",
+        help=f"The same protocol on a {knn.get('pca_dim', '?')}-D PCA of the pixels: the "
+        "baseline the latent code should beat.",
     )
     if "conditional" in ev:
         cols[4].metric(
-            "Conditional samples judged right", f"{100 * ev['conditional']['sample_accuracy']:.1f}%"
+            "Samples right",
+            f"{100 * ev['conditional']['sample_accuracy']:.1f}%",
+            help="Share of class-conditioned samples that an independent classifier assigns "
+            "to the asked class.",
         )
     elif "active_units" in ev:
         cols[4].metric(
             "Active units",
             f"{ev['active_units']} / {ev.get('latent_dim', '?')}",
-            help="Latent dimensions whose mean varies across images.",
+            help="Latent dimensions whose mean varies across images (the others are unused).",
         )
     st.caption(
         f"Evaluated on {ev.get('test_images', '?')} test images in {ev.get('seconds', '?')} s."
