@@ -333,7 +333,12 @@ def progress(status: dict, metrics: list[dict], now: float | None = None) -> tup
         elif status.get("started_at") and step:
             eta = (now - status["started_at"]) / step * (total - step)
     if eta is not None and state == "running":
-        text += f" · ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        h, rest = divmod(int(eta), 3600)
+        text += (
+            f" · ETA {h}:{rest // 60:02d}:{rest % 60:02d}"
+            if h
+            else (f" · ETA {rest // 60}:{rest % 60:02d}")
+        )
     return frac, text
 
 

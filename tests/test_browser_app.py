@@ -1,16 +1,20 @@
 """The app in a real browser: a real ``streamlit run app/main.py`` on a temporary runs folder
 (copies of the tiny runs), driven by Debian's Chromium. Every page must draw without a
 Streamlit exception; a 1-epoch digits run is started by clicking on the Train page, found by
-a second tab, finishes, and shows up on the Runs page. Screenshots go to artifacts/."""
+a second tab, finishes, and shows up on the Runs page; a run outlives a server restart.
+Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import time
 
 import pytest
 from playwright.sync_api import expect
 
+from core import jobs
+from core.runs import list_runs
 from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle
 
 # url path -> what the page must show (its title)
@@ -102,3 +106,40 @@ def test_every_page_and_a_run_started_by_clicking(browser_runs, tiny_runs, artif
         assert "browser-run" in grid_texts(page)
         assert page_errors(page) == []
         page.screenshot(path=str(artifacts / "app-runs-after.png"))
+
+
+@pytest.mark.browser
+def test_a_run_survives_a_server_restart(tmp_path, artifacts):
+    """The training process is not the server's: stopping the server leaves it training, and
+    a new server finds it in the runs folder (progress, Cancel)."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    with streamlit_server(root) as url, chromium_page() as page:
+        page.goto(f"{url}/train")
+        wait_idle(page)
+        pick(page, "Dataset", "digits")
+        pick(page, "Model", "mlp-vae")
+        type_in(page, "Epochs", "500")
+        type_in(page, "Run name (optional)", "survivor")
+        page.get_by_role("button", name="Start training").click()
+        watching = page.get_by_role("combobox", name="Run", exact=True)
+        expect(watching).to_have_value(re.compile(r"^survivor · "), timeout=60_000)
+    [run] = list_runs(root)
+    try:
+        t0 = time.time()
+        while jobs.refresh(run)["state"] != "running" or not run.metrics():
+            assert time.time() - t0 < 180, run.status()
+            time.sleep(0.5)
+        with streamlit_server(root) as url, chromium_page() as page:
+            page.goto(f"{url}/train")
+            wait_idle(page)
+            watching = page.get_by_role("combobox", name="Run", exact=True)
+            expect(watching).to_have_value(re.compile(r"^survivor · "), timeout=60_000)
+            expect(page.get_by_text(re.compile(r"Epoch \d+/500"))).to_be_visible()
+            page.screenshot(path=str(artifacts / "app-train-after-restart.png"))
+            page.get_by_role("button", name="Cancel").click()
+            page.get_by_text("Cancelled").first.wait_for(timeout=120_000)
+        assert run.status()["state"] == "cancelled"
+    finally:
+        jobs.cancel(run)
+        jobs.wait(run, timeout=60)
