@@ -268,8 +268,9 @@ export default function (component) {
     return true;
   }
 
+  const fmt = (x) => { const t = x.toFixed(3); return /^-0\.0+$/.test(t) ? t.slice(1) : t; };
   function showReadout(u, v, extra) {
-    readout.textContent = `${data.axes[0]} = ${u.toFixed(3)}\n${data.axes[1]} = ${v.toFixed(3)}`
+    readout.textContent = `${data.axes[0]} = ${fmt(u)}\n${data.axes[1]} = ${fmt(v)}`
       + (extra ? `\n${extra}` : "");
     readout.style.whiteSpace = "pre";
   }

@@ -135,12 +135,18 @@ def load_context(run: Run) -> Ctx:
     return Ctx(run, model, key, names, test, items, space, _style(dataset, data_dir))
 
 
-def reset_on_run_change(run: Run, prefix: str) -> None:
-    """Forget a page's choices when the sidebar switches to another run."""
+def reset_on_run_change(run: Run, prefix: str, url_keys: tuple[str, ...] = ()) -> None:
+    """Forget a page's choices when the sidebar switches to another run, and the link's
+    values that belonged to the previous run (a first visit keeps them: a shared link)."""
     mark = f"_{prefix}run"
-    if st.session_state.get(mark) != run.id:
+    previous = st.session_state.get(mark)
+    if previous != run.id:
         for k in [k for k in st.session_state if str(k).startswith(prefix)]:
             del st.session_state[k]
+        if previous is not None:
+            for k in url_keys:
+                if k in st.query_params:
+                    del st.query_params[k]
         st.session_state[mark] = run.id
 
 
@@ -209,7 +215,7 @@ def _sprite(
 ) -> dict:
     images = ex.decode_grid(_model, _plane, extent, grid, label)
     png = ex.png_bytes(ex.sprite(images, grid, pad=pad), scale)
-    return {"png": png, "id": hashlib.sha1(png).hexdigest()[:16]}
+    return {"png": png, "id": hashlib.sha1(png).hexdigest()[:16], "src": ex.data_url(png)}
 
 
 def sprite_png(ctx: Ctx, plane, extent, grid: int, label, pad: int = 0, scale: int = 1) -> dict:
@@ -313,6 +319,9 @@ def apply_url_once(ctx: Ctx) -> None:
     if fix.startswith("img:") and fix[4:].isdigit() and int(fix[4:]) < len(ctx.test):
         st.session_state["ex_fix"] = "a test image"
         st.session_state["ex_fix_img"] = int(fix[4:])
+
+
+EXPLORE_URL_KEYS = ("axes", "pin", "label", "fix")
 
 
 def write_url(values: dict) -> None:
@@ -477,17 +486,17 @@ def record_new_pin(ctx: Ctx, view: View) -> None:
 
 def plane_component(ctx: Ctx, view: View, markers: list, path: list | None) -> None:
     plane, extent = view.plane, view.extent
+    c, h, w = ctx.model.image_shape
     sp = sprite_png(ctx, plane, extent, view.grid, labels_arg(ctx, view.label))
-    which = shown_points(ctx)
+    which = shown_points(ctx, MAX_POINTS if c == 1 else MAX_POINTS // 2)
     uv = plane.to_uv(ctx.space["z"][which])
     th = _thumbs(ctx.items.images, ctx.key, _short(which.tobytes().hex()), which)
     pin = st.session_state.get("ex_pin")
     marks = list(markers)
     if pin is not None:
         marks.append({"u": pin[0], "v": pin[1], "kind": "pin", "color": "#d00", "text": "pin"})
-    c, h, w = ctx.model.image_shape
     data = {
-        "sprite": {"src": ex.data_url(sp["png"]), "id": sp["id"], "grid": view.grid},
+        "sprite": {"src": sp["src"], "id": sp["id"], "grid": view.grid},
         "cell": [c, h, w],
         "extent": {"u": list(extent[0]), "v": list(extent[1])},
         "axes": list(plane.names),
@@ -602,9 +611,10 @@ def grid_section(ctx: Ctx, view: View) -> None:
         n_std = st.slider("Range (± std)", 0.5, 6.0, float(view.n_std), 0.5, key="ex_grid_std")
     extent = extent_of(ctx, view.plane, n_std)
     h = ctx.model.image_shape[1]
-    scale = max(1, 560 // (n * (h + 1)))
+    side = n * (h + 1) - 1
+    scale = max(1, -(-640 // side))  # upscale (nearest) to at least 640 px, shown at 640
     png = sprite_png(ctx, view.plane, extent, n, labels_arg(ctx, view.label), 1, scale)["png"]
-    width = min(scale * (n * (h + 1) - 1), 640)
+    width = min(scale * side, 640)
     a, b = view.plane.names
     (u0, u1), (v0, v1) = extent
     st.image(
@@ -960,13 +970,18 @@ def not_conditional(run: Run, model) -> None:
         icon=":material/model_training:",
         query_params={"model": "cvae"},
     )
-    if family != "cvae":
+    if family not in ("cvae", "mlp-vae"):  # cvae is the conditional mlp-vae
         st.page_link(
             str(TRAIN_PAGE),
             label=f"Train a conditional {family}",
             icon=":material/model_training:",
             query_params={"model": family, "conditional": "1"},
         )
+
+
+def class_label(k: int, names: list[str]) -> str:
+    """ "3 · Dress", or just "3" when the class is named by its index (digits)."""
+    return names[k] if names[k] == str(k) else f"{k} · {names[k]}"
 
 
 def class_picker(names: list[str]) -> int:
@@ -977,7 +992,10 @@ def class_picker(names: list[str]) -> int:
         if wanted.isdigit() and int(wanted) < len(names):
             st.session_state["cd_class"] = int(wanted)
     label = st.selectbox(
-        "Class", list(range(len(names))), key="cd_class", format_func=lambda c: f"{c} · {names[c]}"
+        "Class",
+        list(range(len(names))),
+        key="cd_class",
+        format_func=lambda c: class_label(c, names),
     )
     write_url({"class": str(label)})
     return int(label)
@@ -1024,7 +1042,7 @@ def class_grid_section(model, names: list[str]) -> None:
     scale = max(1, 48 // h)
     arr = ex.sprite(imgs, n_z, pad=2)
     arr = np.repeat(np.repeat(arr, scale, 0), scale, 1)
-    png = ex.png_bytes(ex.label_rows(arr, [f"{k} · {n}" for k, n in enumerate(names)]))
+    png = ex.png_bytes(ex.label_rows(arr, [class_label(k, names) for k in range(len(names))]))
     st.image(
         png,
         caption="Each column shares one z across all classes: the z carries the "
@@ -1112,11 +1130,12 @@ def accuracy_section(run: Run, names: list[str]) -> None:
         f"{cond['judge_test_accuracy']:.1%}",
         help=cond.get("judge", ""),
     )
+    st.caption(f"Chance level: {1 / len(names):.0%} (a model that ignored the label).")
     per = cond.get("per_class") or []
     if per:
         fig = go.Figure(
             go.Bar(
-                x=[f"{k} · {n}" for k, n in enumerate(names[: len(per)])],
+                x=[class_label(k, names) for k in range(len(per))],
                 y=per,
                 marker_color="#1f77b4",
             )

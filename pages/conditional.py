@@ -8,7 +8,7 @@ from app import explore_ui as ui
 from app.common import explain, get_model, require_run, run_dataset
 
 run = require_run()
-ui.reset_on_run_change(run, "cd_")
+ui.reset_on_run_change(run, "cd_", ("class",))
 model, ckpt = get_model(run)
 st.title("Conditional sampling")
 if not model.conditional:

@@ -7,7 +7,7 @@ from app import explore_ui as ui
 from app.common import explain, require_run
 
 run = require_run()
-ui.reset_on_run_change(run, "ex_")
+ui.reset_on_run_change(run, "ex_", ui.EXPLORE_URL_KEYS)
 ctx = ui.load_context(run)
 ui.header(ctx, "Latent explorer")
 explain(ui.explain_text(ctx))

@@ -92,3 +92,30 @@ def test_scrub_pin_share_and_draw(tiny_runs, artifacts):
         assert "pin=" in page.url
         assert page_errors(page) == []
         page.screenshot(path=str(artifacts / "explore_reopened.png"))
+
+
+def test_category_grid_flips_the_decoding(tiny_runs, artifacts):
+    run = tiny_runs["gumbel-vae"]
+    with streamlit_server(run.path.parent) as url, chromium_page(1400, 2200) as page:
+        open_explorer(page, f"{url}/explore?run={run.id}")
+        caption = page.get_by_text("decoded from the chosen categories")
+        caption.wait_for(timeout=30_000)
+        img = page.locator('[data-testid="stImage"]', has=caption).locator("img").first
+        before = img.get_attribute("src")
+        cats = page.locator('[data-testid="ll-cats"]')
+        k = int(cats.locator('td.cell.on[data-v="0"]').get_attribute("data-k"))
+        flip = (k + 1) % 5
+        cell = cats.locator(f'td.cell[data-v="0"][data-k="{flip}"]')
+        cell.scroll_into_view_if_needed()
+        cell.click()
+        page.wait_for_function(
+            "([sel, old]) => [...document.querySelectorAll(sel)].some("
+            "(i) => i.closest('[data-testid=stImage]')?.innerText.includes("
+            "'decoded from the chosen categories') && i.getAttribute('src') !== old)",
+            arg=['[data-testid="stImage"] img', before],
+            timeout=30_000,
+        )
+        wait_idle(page)
+        assert cats.locator('td.cell.on[data-v="0"]').get_attribute("data-k") == str(flip)
+        assert page_errors(page) == []
+        page.screenshot(path=str(artifacts / "explore_categories.png"))

@@ -59,6 +59,7 @@ def test_explorer_page(family, tiny_runs, runs_env):
     assert len(at.get("plotly_chart")) == 1  # KL / variance per unit
     assert "axes" in at.query_params
     assert ("label" in at.query_params) == (family == "cvae")
+    assert len(list(run.cache_dir.glob("explore-space-*.npz"))) == 1  # for the next server
     # a rerun recomputes nothing visible: same page, no error
     at.run()
     assert not at.exception
@@ -87,6 +88,15 @@ def test_explorer_pin_from_the_link(tiny_runs, runs_env):
     assert at.query_params["pin"] == "0.1,-0.2" and at.query_params["axes"] == "z1,z0"
     assert at.selectbox(key="ex_dims_i").value == 1
     at.button(key="ex_unpin").click().run()
+    assert "pin" not in at.query_params
+    assert any("Click the plane to pin" in i for i in texts(at.info))
+
+
+def test_explorer_forgets_the_pin_of_another_run(tiny_runs, runs_env):
+    at = open_page(tiny_runs["mlp-vae"], "explore", {"pin": "0.1,-0.2"})
+    assert at.query_params["pin"] == "0.1,-0.2"
+    at.selectbox(key="run_id").set_value(tiny_runs["ae"].id).run()
+    assert not at.exception
     assert "pin" not in at.query_params
     assert any("Click the plane to pin" in i for i in texts(at.info))
 
