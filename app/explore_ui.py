@@ -27,7 +27,7 @@ from core import explore as ex
 from core.embed import cached
 from core.runs import Run
 
-MAX_POINTS = 1500  # encoded points drawn on the plane (with hover thumbnails)
+MAX_POINTS = 1000  # encoded points drawn on the plane (with hover thumbnails)
 PAD_SIZE = 224
 
 
@@ -573,24 +573,35 @@ def pinned_section(ctx: Ctx, view: View) -> None:
         st.code(np.array2string(z[0], precision=3, max_line_width=60, separator=", "))
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _diagnostics_figure(key: str, kind: str, measure: str, values: tuple, active: tuple):
+    """The bar chart of KL (or variance) per unit; shared and never modified."""
+    prefix = "var " if kind == "categorical" else "z"
+    fig = go.Figure(
+        go.Bar(
+            x=[f"{prefix}{k}" for k in range(len(values))],
+            y=list(values),
+            marker_color=["#1f77b4" if a else "#d62728" for a in active],
+        )
+    )
+    fig.update_layout(
+        height=230,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title=dict(text=measure, font=dict(size=13)),
+        xaxis=dict(type="category"),
+    )
+    return fig
+
+
 def diagnostics_section(ctx: Ctx) -> None:
     d = _diagnostics(ctx.space, ctx.key, ctx.kind)
-    vals = np.asarray(d["values"])
     st.metric(
         f"Active {d['unit']}s",
         f"{d['active']} / {d['units']}",
         help=f"A {d['unit']} is active when its {d['rule']}.",
     )
-    prefix = "var " if ctx.kind == "categorical" else "z"
-    names = [f"{prefix}{k}" for k in range(len(vals))]
-    active = d["active_mask"]
-    colors = ["#1f77b4" if a else "#d62728" for a in active]
-    fig = go.Figure(go.Bar(x=names, y=vals, marker_color=colors))
-    fig.update_layout(
-        height=230,
-        margin=dict(l=10, r=10, t=30, b=10),
-        title=dict(text=d["measure"], font=dict(size=13)),
-        xaxis=dict(type="category"),
+    fig = _diagnostics_figure(
+        ctx.key, ctx.kind, d["measure"], tuple(d["values"]), tuple(d["active_mask"])
     )
     st.plotly_chart(fig, key="ex_diag_chart", config={"displayModeBar": False})
     where = "the latent table's rows" if ctx.is_table else "the encoded test set"
@@ -633,6 +644,17 @@ def grid_section(ctx: Ctx, view: View) -> None:
     )
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _interpolation(_model, key: str, z0: bytes, z1: bytes, steps: int, method: str, label) -> dict:
+    res = ex.interpolate(
+        _model, np.frombuffer(z0, np.float32), np.frombuffer(z1, np.float32), steps, method, label
+    )
+    h = res["images"].shape[-1]
+    scale = max(1, 112 // h if len(res["images"]) <= 2 else 56 // h)
+    res["png"] = ex.png_bytes(ex.sprite(res["images"], len(res["images"]), pad=2), scale)
+    return res
+
+
 def interpolation_section(ctx: Ctx, view: View) -> tuple[list, list]:
     """Returns (path on the plane, markers) for the plane component."""
     pins = st.session_state.get("ex_pins", [])
@@ -673,8 +695,17 @@ def interpolation_section(ctx: Ctx, view: View) -> tuple[list, list]:
             help="Spherical (slerp) follows a great circle, where a Gaussian "
             "prior keeps its mass; offered for Gaussian latents.",
         )
-    res = ex.interpolate(ctx.model, z0, z1, steps, method, label)
-    png = show_images(res["images"], width="stretch")
+    res = _interpolation(
+        ctx.model,
+        ctx.key,
+        np.asarray(z0, np.float32).tobytes(),
+        np.asarray(z1, np.float32).tobytes(),
+        steps,
+        method,
+        label,
+    )
+    png = res["png"]
+    st.image(png, width="stretch")
     d1, d2 = st.columns(2)
     with d1:
         st.download_button(
@@ -689,7 +720,7 @@ def interpolation_section(ctx: Ctx, view: View) -> tuple[list, list]:
         images = res["images"]
         st.download_button(
             "Download animated GIF",
-            lambda: ex.gif_bytes(images, scale=4),
+            lambda: ex.gif_bytes(images, scale=max(1, 112 // images.shape[-1])),
             file_name="interpolation.gif",
             mime="image/gif",
             key="ex_dl_gif",
