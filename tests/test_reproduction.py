@@ -1,6 +1,7 @@
-"""The seed studies' figures, reproduced from scratch (slow: ~25 minutes on two CPU cores;
-``python -m pytest -m slow``). Each test trains the recipe that pretrained/build.py uses and
-scores it with core.evaluate; REPRODUCTION.md records the measured numbers."""
+"""The seed studies' figures, reproduced from scratch (slow: ~25 minutes on two idle CPU
+cores; ``python -m pytest -m slow``). Each test trains a pretrained/build.py recipe for the
+issue's 30-epoch budget and scores it with core.evaluate; REPRODUCTION.md records the
+numbers measured so far, including the targets not yet met."""
 
 from __future__ import annotations
 
@@ -36,9 +37,15 @@ needs_fmnist = pytest.mark.skipif(
 )
 
 
+# The issue's budget: every Fashion-MNIST comparison at 30 epochs (the zoo trains some of
+# these recipes for fewer epochs to keep its rebuild short; its cards say so).
+EPOCHS = 30
+
+
 def train_recipe(name, root, **changes):
     cfg, margs, _ = zoo.RECIPES[name]
-    return train(TrainConfig(**{**cfg, **changes}), margs, name=name, root=root)
+    cfg = {**cfg, "epochs": EPOCHS, **changes}
+    return train(TrainConfig(**cfg), margs, name=name, root=root)
 
 
 @pytest.fixture(scope="module")
