@@ -366,6 +366,16 @@ def loss_figure(metrics: list[dict]) -> go.Figure:
                 col=col,
             )
     fig.update_xaxes(title_text="epoch", dtick=max(1, math.ceil(len(ep) / 10)))
+    if not metrics:
+        fig.add_annotation(
+            text="The curves appear after the first epoch.",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+        )
+        fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(title_text="nats per image", row=1, col=1)
     fig.update_layout(
         height=300, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25)
@@ -390,7 +400,8 @@ def recon_image(run: Run, width: int = 640) -> Image.Image | None:
 def _figure(run: Run, metrics: list[dict]) -> go.Figure:
     """``loss_figure``, rebuilt only when a new epoch arrives (building costs ~100 ms, more
     than the rest of a live-panel rerun; handing Streamlit a built figure costs ~2 ms)."""
-    key = (run.id, len(metrics), metrics[-1].get("epoch"), metrics[-1].get("val_loss"))
+    last = metrics[-1] if metrics else {}
+    key = (run.id, len(metrics), last.get("epoch"), last.get("val_loss"))
     memo = st.session_state.get("train._figure")
     if memo is None or memo[0] != key:
         memo = (key, loss_figure(metrics))
@@ -399,11 +410,10 @@ def _figure(run: Run, metrics: list[dict]) -> go.Figure:
 
 
 def show_curves(run: Run, metrics: list[dict]) -> None:
-    if metrics:
-        fig = _figure(run, metrics)
-        st.plotly_chart(fig, key=f"curves-{run.id}", config={"displaylogo": False})
-    else:
-        st.caption("The loss curves appear after the first epoch.")
+    # drawn empty before the first epoch too, so the browser has the chart library loaded
+    # and laid out by the time the first numbers arrive
+    fig = _figure(run, metrics)
+    st.plotly_chart(fig, key=f"curves-{run.id}", config={"displaylogo": False})
     img = recon_image(run)
     if img is not None:
         ep = metrics[-1]["epoch"] if metrics else "?"
