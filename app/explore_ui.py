@@ -794,6 +794,12 @@ def _placed(ctx: Ctx, view: View, x, label, name: str, color: str, key: str) -> 
         f"◆ {name} on the plane at ({num(uv[0])}, {num(uv[1])})"
         + (" after latent optimisation" if ctx.is_table else "")
     )
+    if res["trace"]:
+        st.line_chart(
+            pd.DataFrame({"loss (BCE + prior)": res["trace"]}),
+            height=130,
+            x_label="optimisation step",
+        )
     st.download_button(
         f"Download the {name}'s reconstruction",
         big_png(res["recon"], 256),
@@ -806,11 +812,13 @@ def _placed(ctx: Ctx, view: View, x, label, name: str, color: str, key: str) -> 
 
 
 def placement_section(ctx: Ctx, view: View) -> list:
-    """Autodecoders: place a test image or an upload by latent optimisation (model.infer)."""
+    """Autodecoders: place a test image by latent optimisation (model.infer); drawings and
+    uploads go the same way in the "Draw your own" column."""
     st.markdown(
         "An autodecoder has no encoder. To put a new image on the plane it searches "
         "the latent space: starting from the table's mean, Adam changes z (the decoder "
-        "stays frozen) to lower reconstruction loss plus the prior term."
+        "stays frozen) to lower reconstruction loss plus the prior term. Drawings and "
+        "uploads (*Draw your own*) are placed the same way."
     )
     cfg = ctx.model.config
     c = st.columns([1.2, 0.6, 1, 1])

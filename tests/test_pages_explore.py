@@ -123,6 +123,8 @@ def test_explorer_drawing_and_upload(family, tiny_runs, runs_env):
     assert not at.exception
     assert any(t.startswith("◆ upload on the plane at") for t in texts(at.caption))
     assert "Download the upload's reconstruction" in labels(at, "download_button")
+    if family == "autodecoder":  # placed by optimisation: its loss per step is drawn
+        assert len(at.get("arrow_line_chart")) + len(at.get("vega_lite_chart")) >= 3
 
 
 def test_explorer_upload_that_is_not_an_image(tiny_runs, runs_env):
