@@ -188,7 +188,12 @@ class Decoder(nn.Module):
         if onehot is not None:
             z = torch.cat([z, onehot.to(z.dtype)], 1)
         if self.arch == "fcconv":
-            return self.net(z[:, :, None, None])  # (B, C, H, W)
+            # ConvTranspose2d(118, C, (H, W)) on a 1x1 map is one matrix product; computing it
+            # as such gives the same numbers about 2-6x faster on the CPU.
+            h = self.net[1](self.net[0](z[:, :, None, None])).flatten(1)  # (B, 118)
+            last = self.net[2]
+            out = h @ last.weight.flatten(1)  # (B, C*H*W)
+            return (out.view(-1, *self.shape) + last.bias[:, None, None]).contiguous()
         return self.net(z).view(z.shape[0], *self.shape)
 
 
