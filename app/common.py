@@ -93,34 +93,42 @@ def _dataset(name: str, split: str, data_dir: str | None):
     return datalib.load(name, split, data_dir)
 
 
-def get_dataset(name: str, split: str = "test", data_dir: str | None = None):
-    """A cached ``ImageData`` (shared: do not modify its tensors)."""
-    return _dataset(name, split, data_dir)
-
-
 @st.cache_resource(max_entries=4)
 def _sample(name: str):
     return datalib.bundled_sample(name)
 
 
-def run_dataset(run: Run, split: str = "test"):
-    """The split of the dataset a run was trained on. Offline, with the dataset neither on
-    disk nor downloadable, the test split falls back to the bundled sample (a caption on the
-    page says so); without one the page stops with the loader's one-sentence fix."""
-    t = run.config().get("train", {})
-    name = t.get("dataset", "digits")
+def get_dataset(name: str, split: str = "test", data_dir: str | None = None):
+    """A cached ``ImageData`` (shared: do not modify its tensors).
+
+    Offline, with the dataset neither on disk nor downloadable, the test split falls back
+    to the bundled sample (a caption on the page says so). Otherwise the loader's
+    one-sentence ``DatasetError`` propagates (``run_dataset`` shows it and stops the page).
+    """
     try:
-        return get_dataset(name, split, t.get("data_dir"))
+        return _dataset(name, split, data_dir)
     except datalib.DatasetError as e:
         sample = _sample(name) if split == "test" else None
         if sample is None:
-            st.error(str(e))
-            st.stop()
+            raise
+        if not st.session_state.get(f"_sample_note_{name}"):
+            st.session_state[f"_sample_note_{name}"] = True
         st.caption(
             f"{name} is not available here, so this page uses the bundled sample of "
             f"{len(sample):,} test images ({e})"
         )
         return sample
+
+
+def run_dataset(run: Run, split: str = "test"):
+    """The split of the dataset a run was trained on (see ``get_dataset`` for the offline
+    fallback); without data the page stops with the loader's one-sentence fix."""
+    t = run.config().get("train", {})
+    try:
+        return get_dataset(t.get("dataset", "digits"), split, t.get("data_dir"))
+    except datalib.DatasetError as e:
+        st.error(str(e))
+        st.stop()
 
 
 def explain(markdown: str, title: str = "What am I looking at?") -> None:

@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from app import components
 from app.common import get_dataset, get_model, run_dataset
 from core import explore as ex
+from core.data import DatasetError
 from core.embed import cached
 from core.runs import Run
 
@@ -73,14 +74,23 @@ def _short(key: str) -> str:
 
 @st.cache_data(max_entries=8, show_spinner="Encoding the dataset for the plane…")
 def _space(
-    _model, key: str, dataset: str, data_dir: str | None, train_size: int, seed: int, cache_dir: str
+    _model,
+    key: str,
+    dataset: str,
+    data_dir: str | None,
+    train_size: int,
+    seed: int,
+    cache_dir: str,
+    use_table: bool = True,
 ) -> dict:
     """The points of the plane: the encoded test split, or an autodecoder's latent table
-    with the labels of its training items. Stored in the run's cache folder too."""
-    name = f"explore-space-{_short(key)}"
+    with the labels of its training items (without the training split at hand, the
+    autodecoder's test images placed by latent optimisation). Stored in the run's cache
+    folder too."""
+    name = f"explore-space-{_short(key)}" + ("" if use_table else "-placed")
 
     def compute():
-        if _model.latent_kind == "table":
+        if _model.latent_kind == "table" and use_table:
             train = get_dataset(dataset, "train", data_dir)
             items = ex.table_items(train, train_size, seed)
             z = _model.table.weight.detach().float().cpu().numpy()
@@ -113,6 +123,16 @@ def load_context(run: Run) -> Ctx:
     t = run.config().get("train", {})
     dataset, data_dir = t.get("dataset", "digits"), t.get("data_dir")
     key = model_key(run)
+    use_table = model.latent_kind == "table"
+    if use_table:
+        try:
+            train = get_dataset(dataset, "train", data_dir)
+        except DatasetError:
+            use_table = False
+            st.caption(
+                "The training split is not available here, so the plane shows the test "
+                "images placed by latent optimisation instead of the learned latent table."
+            )
     space = _space(
         model,
         key,
@@ -121,14 +141,11 @@ def load_context(run: Run) -> Ctx:
         int(t.get("train_size") or 0),
         int(t.get("seed") or 0),
         str(run.cache_dir),
+        use_table,
     )
     test = run_dataset(run, "test")
-    if model.latent_kind == "table":
-        items = ex.table_items(
-            get_dataset(dataset, "train", data_dir),
-            int(t.get("train_size") or 0),
-            int(t.get("seed") or 0),
-        )
+    if use_table:
+        items = ex.table_items(train, int(t.get("train_size") or 0), int(t.get("seed") or 0))
     else:
         items = test
     names = list(ckpt.get("dataset", {}).get("class_names") or test.class_names)
