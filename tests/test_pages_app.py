@@ -17,6 +17,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from app.train_ui import DATASET_DEFAULTS, check, model_defaults, model_knobs
 from core import jobs
 from core.runs import Run, list_runs, load_model
 from core.train import TrainConfig
@@ -90,8 +91,18 @@ def test_page_renders_with_the_tiny_runs(runs_env, tiny_runs, page):
     else:
         table = at.dataframe[0].value
         assert set(table["id"]) >= {r.id for r in tiny_runs.values()}
-        assert {"name", "dataset", "model", "latent", "epochs", "state", "final loss", "SSIM",
-                "KNN acc", "created"} <= set(table.columns)  # fmt: skip
+        assert {
+            "name",
+            "dataset",
+            "model",
+            "latent",
+            "epochs",
+            "state",
+            "final loss",
+            "SSIM",
+            "KNN acc",
+            "created",
+        } <= set(table.columns)
 
 
 def test_runs_filters_and_sorting(runs_env, tiny_runs):
@@ -289,8 +300,11 @@ def _state_dict_bytes(run: Run) -> bytes:
 
 @pytest.mark.parametrize("kind", ["random bytes", "plain state_dict"])
 def test_bad_upload_is_refused(own_runs, tiny_runs, kind):
-    data = bytes(range(256)) * 40 if kind == "random bytes" else _state_dict_bytes(
-        tiny_runs["mlp-vae"])  # fmt: skip
+    data = (
+        bytes(range(256)) * 40
+        if kind == "random bytes"
+        else _state_dict_bytes(tiny_runs["mlp-vae"])
+    )
     before = run_dirs(own_runs)
     at = open_page("runs")
     at.file_uploader[0].upload("weights.pt", data).run()
@@ -312,3 +326,18 @@ def test_good_upload_becomes_a_run(own_runs, tiny_runs):
     assert at.selectbox(key="runs.target").value == new[0].id
     button(at, "Open it").click().run()
     assert at.session_state["run_id"] == new[0].id
+
+
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "digits", "cifar10"])
+@pytest.mark.parametrize(
+    "model", ["mlp-vae", "fcconv-vae", "conv-vae", "cvae", "ae", "gumbel-vae", "autodecoder"]
+)
+def test_every_family_default_passes_validation(dataset, model):
+    """The form's defaults for each family and dataset are launchable as they stand."""
+    d = model_defaults(model)
+    args = {k: d[k] for k in model_knobs(model)}
+    args["conditional"] = d["conditional"]
+    cfg = TrainConfig(
+        dataset=dataset, model=model, **DATASET_DEFAULTS.get(dataset, DATASET_DEFAULTS["_"])
+    )
+    assert check(cfg, args) is None
