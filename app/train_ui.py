@@ -615,7 +615,7 @@ def run_summary(run: Run) -> dict:
         "created": datetime.fromtimestamp(created) if created else None,
         "source": "pretrained"
         if is_pretrained(run)
-        else ("imported" if cfg.get("imported_from") else "trained here"),
+        else ("imported" if cfg.get("imported_from") else "trained"),
         "id": run.id,
     }
 

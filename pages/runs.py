@@ -45,7 +45,10 @@ else:
         "Dataset", sorted(df["dataset"].dropna().unique()), key="runs.f_dataset"
     )
     sort_by = c4.selectbox(
-        "Sort by", ["created", "name", "final loss", "SSIM", "KNN acc", "epochs"], key="runs.sort"
+        "Sort by",
+        ["created", "name", "final loss", "SSIM", "KNN acc", "epochs"],
+        key="runs.sort",
+        format_func=lambda c: {"KNN acc": "KNN accuracy", "created": "newest"}.get(c, c),
     )
     shown = df
     if states:
@@ -58,18 +61,20 @@ else:
     ascending = sort_by in ("name", "final loss")
     shown = shown.sort_values(sort_by, ascending=ascending, na_position="last")
     shown = shown.reset_index(drop=True)
+    view = shown.assign(**{"KNN %": 100 * shown["KNN acc"]}).drop(columns="KNN acc")
+    view = view[[c if c != "KNN acc" else "KNN %" for c in shown.columns]]
     event = st.dataframe(
-        shown,
+        view,
         key="runs.table",
         on_select="rerun",
         selection_mode="single-row",
         hide_index=True,
-        column_order=[c for c in shown.columns if c != "id"],
+        column_order=[c for c in view.columns if c != "id"],
         column_config={
             "latent": st.column_config.NumberColumn("latent size"),
             "final loss": st.column_config.NumberColumn(format="%.2f"),
             "SSIM": st.column_config.NumberColumn(format="%.3f"),
-            "KNN acc": st.column_config.NumberColumn("KNN accuracy", format="percent"),
+            "KNN %": st.column_config.NumberColumn("KNN accuracy", format="%.1f%%"),
             "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         },
     )

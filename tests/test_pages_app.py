@@ -100,7 +100,7 @@ def test_page_renders_with_the_tiny_runs(runs_env, tiny_runs, page):
             "state",
             "final loss",
             "SSIM",
-            "KNN acc",
+            "KNN %",
             "created",
         } <= set(table.columns)
 
