@@ -136,6 +136,23 @@ def init_form(dataset: str = "fashion-mnist", model: str = "fcconv-vae") -> None
     apply_defaults()
 
 
+def apply_link() -> None:
+    """Honour a link such as ``?model=cvae`` or ``?model=mlp-vae&conditional=1`` (the
+    conditional page sends one): set the form once, then drop the parameters."""
+    qp = st.query_params
+    model = qp.get("model")
+    if model not in MODELS:
+        return
+    ss = st.session_state
+    ss[_k("model")] = model
+    apply_defaults()
+    if "conditional" in qp:
+        ss[_k("conditional")] = qp.get("conditional") in ("1", "true", "yes")
+    for k in ("model", "conditional"):
+        if k in qp:
+            del qp[k]
+
+
 def train_form() -> tuple[TrainConfig, dict, str | None]:
     """Draw the training form; returns (train config, model settings, run name or None).
 
@@ -143,6 +160,7 @@ def train_form() -> tuple[TrainConfig, dict, str | None]:
     Nothing is validated here: see ``check``.
     """
     init_form()
+    apply_link()
     keep = {"persist_state": "session"}
     c1, c2 = st.columns(2)
     c1.selectbox(

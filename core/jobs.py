@@ -9,6 +9,7 @@ batch (a CANCEL file plus SIGTERM); ``resume`` continues a finished run for more
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -100,7 +101,14 @@ def refresh(run: Run) -> dict:
 def cancel(run: Run) -> None:
     """Ask a running run to stop after the current batch; its last checkpoint stays."""
     run.cancel_flag.touch()
-    pid = run.status().get("pid")
+    st = run.status()
+    pid = st.get("pid")
+    if st.get("state") == "queued":  # still importing: no stop handler yet, so end it here
+        if pid and _alive(int(pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        run.set_status("cancelled", message="cancelled before training started")
+        return
     if pid and _alive(int(pid)):
         try:
             os.kill(int(pid), signal.SIGTERM)

@@ -236,9 +236,14 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors, zip errors, refusals of unsafe globals
+        kind = (
+            "holds Python objects that are not plain tensors"
+            if "weights_only" in str(e)
+            else "is not a PyTorch file"
+        )
         raise CheckpointError(
-            f"{path.name} is not a latent-lab checkpoint (torch.load refused it: "
-            f"{str(e).splitlines()[0][:120]}); upload a checkpoint.pt saved by this lab."
+            f"{path.name} is not a latent-lab checkpoint (it {kind}); upload a checkpoint.pt "
+            "saved by this lab."
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != "latent-lab":
         raise CheckpointError(

@@ -155,3 +155,11 @@ def test_evaluate_reports_the_protocol(tmp_path, capsys):
     assert evaluate_main([str(run.path), "--json", "--no-judge"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "cvae"
     assert evaluate_main([str(tmp_path / "nothing")]) == 2
+
+
+def test_cancel_before_training_starts_marks_cancelled(tmp_path):
+    run = jobs.start(cfg(epochs=50), {"hidden_dim": 16}, name="early", root=tmp_path)
+    assert run.status()["state"] == "queued"
+    jobs.cancel(run)
+    st = jobs.wait(run, timeout=30)
+    assert st["state"] == "cancelled", st
