@@ -101,6 +101,10 @@ def _space(
                 )
             return {"z": z, "labels": items.labels.numpy()}
         test = get_dataset(dataset, "test", data_dir)
+        if _model.latent_kind == "table":  # no training split: place the test images
+            y = test.labels if _model.conditional else None
+            z = _model.infer(test.images.to(_model.device), y)["z"].float().cpu().numpy()
+            return {"z": z, "labels": test.labels.numpy()}
         out = ex.encode_set(_model, test.images, test.labels)
         out["labels"] = test.labels.numpy()
         return out

@@ -97,8 +97,37 @@ def dataset_of(run: Run) -> tuple[str, str | None]:
     return t.get("dataset", "digits"), t.get("data_dir")
 
 
+def _offline_halves(run: Run) -> tuple[datalib.ImageData, datalib.ImageData] | None:
+    """Without the dataset on disk or online: the bundled test sample split in two halves,
+    (reference images the KNN, PCA and UMAP are fitted on, images shown and scored)."""
+    name, _ = dataset_of(run)
+    sample = datalib.bundled_sample(name)
+    if sample is None:
+        return None
+    ref, shown = torch.arange(0, len(sample), 2), torch.arange(1, len(sample), 2)
+    part = lambda i: datalib.ImageData(  # noqa: E731
+        name, "test", sample.images[i].contiguous(), sample.labels[i], sample.class_names
+    )
+    return part(ref), part(shown)
+
+
+def offline(run: Run) -> bool:
+    """True when the run's dataset is unavailable and the bundled sample stands in: its
+    even images then play the training images and its odd images the test sample."""
+    name, data_dir = dataset_of(run)
+    try:
+        datalib.load(name, "train", data_dir)
+        return False
+    except datalib.DatasetError:
+        if _offline_halves(run) is None:
+            raise
+        return True
+
+
 def test_split(run: Run) -> datalib.ImageData:
     name, data_dir = dataset_of(run)
+    if offline(run):
+        return _offline_halves(run)[1]
     return datalib.load(name, "test", data_dir)
 
 
@@ -123,13 +152,14 @@ def knn_train_sample(run: Run) -> datalib.ImageData:
     """The training images the KNN classifier (and the full-dimensional PCA and UMAP) are
     fitted on: min(10,000, training split), seed 0."""
     name, data_dir = dataset_of(run)
+    if offline(run):
+        return _offline_halves(run)[0]
     return datalib.load(name, "train", data_dir).subset(KNN_TRAIN, seed=0)
 
 
 def knn_train_size(run: Run) -> int:
     """How many training images :func:`knn_train_sample` holds."""
-    name, data_dir = dataset_of(run)
-    return min(KNN_TRAIN, len(datalib.load(name, "train", data_dir)))
+    return len(knn_train_sample(run))
 
 
 def checkpoint_signature(run: Run) -> str:

@@ -39,7 +39,7 @@ embedding below the charts.
 
 run = require_run()
 model, _ = get_model(run)
-test = run_dataset(run, "test")
+test = proj.test_split(run) if proj.offline(run) else run_dataset(run, "test")
 total = len(test)
 
 # ---- sample size (?n=) and clicked image (?point=) from the URL
@@ -166,6 +166,11 @@ st.caption(
     "images. The 2-D charts are fitted on the shown sample. Reference (snakers4, "
     "Fashion-MNIST): VAE 0.80, UMAP about 0.80, PCA 0.77."
 )
+if proj.offline(run):
+    st.caption(
+        "Offline: the dataset is not available here, so the bundled sample of test images "
+        "stands in: its even-numbered images play the training images, its odd ones are shown."
+    )
 
 # ---- the selection and the clicked image
 scale = ui.thumb_scale(test.image_shape)
