@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from core import data as datalib  # noqa: E402
 from core.losses import total_loss  # noqa: E402
 from core.models import build_model  # noqa: E402
-from core.train import Trainer, TrainConfig  # noqa: E402
+from core.train import TrainConfig, Trainer  # noqa: E402
 
 
 def plain_loop(images, labels, epochs, batch_size, device, seed=0):
