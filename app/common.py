@@ -111,12 +111,13 @@ def get_dataset(name: str, split: str = "test", data_dir: str | None = None):
         sample = _sample(name) if split == "test" else None
         if sample is None:
             raise
-        if not st.session_state.get(f"_sample_note_{name}"):
-            st.session_state[f"_sample_note_{name}"] = True
-        st.caption(
-            f"{name} is not available here, so this page uses the bundled sample of "
-            f"{len(sample):,} test images ({e})"
-        )
+        if not st.session_state.get("_sample_noted"):  # once a page run (main.py resets it)
+            st.session_state["_sample_noted"] = True
+            st.caption(
+                f"Offline: {name} is not available here, so the pages use the bundled sample "
+                f"of {len(sample):,} test images.",
+                help=str(e),
+            )
         return sample
 
 

@@ -59,6 +59,7 @@ def main() -> None:
         for f, t, i, u in PAGES
     ]
     nav = st.navigation(pages)
+    st.session_state.pop("_sample_noted", None)  # app.common notes the offline sample once
     sidebar_run_picker()
     nav.run()
 
