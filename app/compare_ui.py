@@ -6,9 +6,14 @@ Hover thumbnails: plotly's hover label cannot show an image, so a small
 ``st.components.v2`` component (inline JS, no iframe) listens to plotly's
 ``plotly_hover`` / ``plotly_unhover`` events on the page's embedding charts and shows the
 hovered image in a floating tooltip, cut from one sprite sheet of the sample (sent once
-per run and sample; each point's ``customdata`` is its position in the sample).
-Clicking a point (a one-point selection) goes back to Python: the page shows the image
-beside its nearest neighbours in each embedding.
+per run and sample; each point's ``customdata`` is its position in the sample). The same
+component reports a click on a dot (``plotly_click``; in plotly's drag-to-select mode a
+click does not select a point), so the page can show that image beside its nearest
+neighbours in each embedding. Box and lasso selections come back through
+``st.plotly_chart(on_select=...)``.
+
+The scatters are WebGL (``scattergl``): three charts of 5,000 points draw in about a third
+of the time SVG takes.
 """
 
 from __future__ import annotations
