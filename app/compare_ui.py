@@ -297,6 +297,11 @@ def selection_of(event) -> tuple[str, list[int]]:
     return "region", positions
 
 
+def share(part: int, whole: int) -> str:
+    """A share as a whole percentage, "<1%" for a small non-zero one."""
+    return "<1%" if 0 < part < whole / 100 else f"{part / whole:.0%}"
+
+
 # ----------------------------------------------------------------------------- thumbnails
 def thumbs(images: torch.Tensor, scale: int):
     """Each image as its own PIL image, nearest-neighbour upscaled."""

@@ -179,7 +179,7 @@ if sel and sel[1]:
     counts = pd.Series(np.asarray(test.class_names)[labels[chosen]]).value_counts()
     st.markdown(
         f"**Selection** ({len(chosen):,} images): "
-        + ", ".join(f"{k}: {v / len(chosen):.0%}" for k, v in counts.head(5).items())
+        + ", ".join(f"{k}: {ui.share(v, len(chosen))}" for k, v in counts.head(5).items())
     )
     st.image(ui.grid_png(images[chosen[:48]], 16, scale), caption="up to 48 selected images")
 
