@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from app.common import all_runs, is_pretrained, runs_root
+from app.common import find_run, is_pretrained, runs_root
 from core import data as datalib
 from core import jobs
 from core.models import MODELS, ConfigError, config_class, resolve_config
@@ -691,9 +691,4 @@ def run_card(run: Run) -> None:
 
 
 def find_user_run(run_id: str | None) -> Run | None:
-    if not run_id:
-        return None
-    for r in all_runs():
-        if r.id == run_id:
-            return r
-    return None
+    return find_run(run_id)
