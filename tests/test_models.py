@@ -74,6 +74,19 @@ def test_fcconv_matches_snakers4_size():
     assert 115_000 <= m.num_parameters() <= 125_000  # about 120k at L=10
 
 
+def test_fcconv_decoder_uses_pytorch04_init():
+    # snakers4 trained under PyTorch 0.4, which scaled a transposed convolution's init by
+    # in_channels * kernel area; today's default scales by out_channels (10x larger here).
+    torch.manual_seed(0)
+    m = build_model("fcconv-vae", image_shape=(1, 28, 28), latent_dim=10)
+    first, last = m.decoder.net[0], m.decoder.net[2]
+    for layer, fan in ((first, 10), (last, 118 * 28 * 28)):
+        bound = 1 / fan**0.5
+        assert layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
+        assert layer.weight.abs().max() > 0.9 * bound  # uniform over the whole range
+    assert m.decoder.net[2].weight.abs().max() < 0.004  # today's default: up to 0.036
+
+
 def test_cvae_preset_is_conditional_mlp():
     m = build_model("cvae", image_shape=(1, 28, 28), num_classes=10)
     assert m.conditional and m.config.arch == "mlp" and m.num_classes == 10
