@@ -204,7 +204,15 @@ class ImageData:
             raise ValueError(f"subset size must be >= 0, got {n}")
         if n >= len(self):
             return self
-        index = self.subset_index(n, seed)
+        return self._take(self.subset_index(n, seed))
+
+    def head(self, n: int) -> ImageData:
+        """The first ``n`` items in file order (every item when ``n >= len(self)``)."""
+        if n < 0:
+            raise ValueError(f"head size must be >= 0, got {n}")
+        return self if n >= len(self) else self._take(torch.arange(n))
+
+    def _take(self, index: torch.Tensor) -> ImageData:
         return ImageData(
             name=self.name,
             split=self.split,

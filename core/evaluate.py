@@ -8,8 +8,8 @@ Protocol (all on the test split, z = the posterior mean):
   window, sigma 1.5, data range 1) and ``ssim_padded`` = the same window with zero-padded
   borders (the pytorch-ssim variant that snakers4 logged);
 - KNN accuracy (k=5, Euclidean) of the model's embedding and of PCA with the same number of
-  dimensions, both fitted on the same 10,000 training images (seed 0) and scored on the
-  whole test split;
+  dimensions, both fitted on the first 10,000 training images
+  (``core.metrics.knn_reference``) and scored on the whole test split;
 - KL per latent dimension, and active units (Var_x E_q[z_u] > 0.01);
 - for conditional models: the share of label-conditioned prior samples (100 per class) that
   an independent CNN judge, trained on the real training images, assigns to the asked
@@ -125,13 +125,13 @@ def evaluate(
         res["active_units"], res["latent_variance"] = active_units(mu)
 
     # ---- KNN of the model's embedding vs PCA of the same dimension
-    tr = train.subset(knn_train, seed=0)
+    tr = train.head(knn_train)  # the first 10,000: core.metrics.knn_reference
     if model.latent_kind == "table":
         # the table holds the learned latents of the training images (when it was trained on
         # the whole split); unseen test images were placed by optimisation above
         emb_te = mu.numpy()
         if model.table.num_embeddings == len(train):
-            emb_tr = model.table.weight.detach()[train.subset_index(knn_train, 0)].cpu().numpy()
+            emb_tr = model.table.weight.detach()[: len(tr)].cpu().numpy()
         else:
             emb_tr = model_embedding(model, tr.images, tr.labels)
     else:

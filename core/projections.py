@@ -11,17 +11,18 @@ This module measures that claim for any run:
   components (15 neighbours, Euclidean), and the model's embedding (``model.embed``; used
   as is when it is 2-D, else reduced by :func:`core.embed.to_2d`, which names its method);
 - the KNN protocol (``core.metrics.knn_accuracy``): k = 5, Euclidean, majority vote; the
-  classifier is fitted on a training sample of min(10,000, training split) images (seed 0,
-  the sample ``core.evaluate`` uses) and scored on the shown test sample. Each view is
-  scored in full dimension d = the model's embedding size: the model's embedding itself,
-  PCA to d components fitted on the training sample, UMAP to min(d, 32) components fitted
-  on the training sample and applied to the test sample (``UMAP.transform``).
+  classifier is fitted on the first min(10,000, training split) training images
+  (``core.metrics.knn_reference``, the sample ``core.evaluate`` uses) and scored on the
+  shown test sample. Each view is scored in full dimension d = the model's embedding size:
+  the model's embedding itself, PCA to d components fitted on the training sample, UMAP to
+  min(d, 32) components fitted on the training sample and applied to the test sample
+  (``UMAP.transform``).
 
-Every view is cached as ``<run cache>/proj-<view>-n<n>-s<seed>-d<d>[-<checkpoint>].npz``;
+Every view is cached as ``<run cache>/proj-<view>-n<n>-s<seed>-d<d>-first10000[-<checkpoint>].npz``;
 the model's view carries a short signature of the checkpoint file, so a resumed run is
-recomputed. :func:`precompute` fills the cache (the training process calls it when a run
-finishes); :func:`start_background` runs it in its own process, which writes its progress
-to ``<run cache>/progress-n<n>-s<seed>.json`` so a page can poll it.
+recomputed. :func:`precompute` fills the cache; :func:`start_background` (which the
+Embeddings page calls the first time it opens a run) runs it in its own process, which
+writes its progress to ``<run cache>/progress-n<n>-s<seed>.json`` so a page can poll it.
 
 CLI: ``python -m core.projections RUN_DIR [--n 5000] [--views pca,umap,model]``.
 """
@@ -45,7 +46,7 @@ import torch
 
 from core import data as datalib
 from core.embed import cached, fit_pca, flatten, model_embedding, to_2d, umap_project
-from core.metrics import KNN_K, KNN_TRAIN, knn_accuracy
+from core.metrics import KNN_K, KNN_TRAIN, knn_accuracy, knn_reference
 from core.runs import Run, load_model
 
 DEFAULT_N = 5000
@@ -150,11 +151,11 @@ def sample_index(total: int, n: int, seed: int = 0) -> np.ndarray:
 
 def knn_train_sample(run: Run) -> datalib.ImageData:
     """The training images the KNN classifier (and the full-dimensional PCA and UMAP) are
-    fitted on: min(10,000, training split), seed 0."""
+    fitted on: the first min(10,000, training split), as ``core.evaluate`` does."""
     name, data_dir = dataset_of(run)
     if offline(run):
         return _offline_halves(run)[0]
-    return datalib.load(name, "train", data_dir).subset(KNN_TRAIN, seed=0)
+    return knn_reference(datalib.load(name, "train", data_dir))
 
 
 def knn_train_size(run: Run) -> int:
@@ -176,7 +177,7 @@ def cache_file(run: Run, name: str) -> Path:
 
 
 def cache_key(run: Run, view: str, n: int, seed: int, dim: int) -> str:
-    key = f"proj-{view}-n{n}-s{seed}-d{dim}"
+    key = f"proj-{view}-n{n}-s{seed}-d{dim}-first{KNN_TRAIN}"  # the KNN reference sample
     return f"{key}-{checkpoint_signature(run)}" if view == "model" else key
 
 

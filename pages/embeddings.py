@@ -159,7 +159,7 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 n_train = views["pca"].train_n
 st.caption(
     f"Protocol: k = {KNN_K} nearest neighbours (Euclidean, majority vote), fitted on "
-    f"{n_train:,} training images (seed 0) and scored on the {n:,} test images shown. Each "
+    f"the first {n_train:,} training images and scored on the {n:,} test images shown. Each "
     f"embedding is scored in full dimension: the model's own {model.latent_dim}-D embedding, "
     f"PCA to {model.latent_dim} components and UMAP to "
     f"{proj.view_dim('umap', model.latent_dim)} components, both fitted on the same training "

@@ -196,6 +196,16 @@ def test_subset_is_deterministic():
         train.subset(-1)
 
 
+def test_head_is_the_first_items():
+    train = data.load("digits")
+    h = train.head(100)
+    assert torch.equal(h.images, train.images[:100]) and torch.equal(h.labels, train.labels[:100])
+    assert h.class_names == train.class_names and h.split == "train"
+    assert train.head(10_000) is train
+    with pytest.raises(ValueError):
+        train.head(-1)
+
+
 def test_describe_is_json():
     described = data.load("digits", "test").describe()
     assert json.loads(json.dumps(described)) == {
