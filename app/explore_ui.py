@@ -1193,15 +1193,15 @@ def accuracy_section(run: Run, names: list[str]) -> None:
     st.caption(f"Chance level: {1 / len(names):.0%} (a model that ignored the label).")
     per = cond.get("per_class") or []
     if per:
-        fig = go.Figure(
-            go.Bar(
-                x=[class_label(k, names) for k in range(len(per))],
-                y=per,
-                marker_color="#1f77b4",
-            )
-        )
+        xs = [class_label(k, names) for k in range(len(per))]
+        fig = go.Figure(go.Bar(x=xs, y=per, name="samples", marker_color="#1f77b4"))
+        real = cond.get("judge_per_class")
+        if real:  # what the judge scores on real images of the class: the attainable bar
+            fig.add_bar(x=xs, y=real, name="real test images", marker_color="#bbbbbb")
         fig.update_layout(
             height=260,
+            barmode="group",
+            legend=dict(orientation="h", y=1.15, x=1, xanchor="right"),
             margin=dict(l=10, r=10, t=30, b=10),
             yaxis=dict(range=[0, 1], tickformat=".0%"),
             title=dict(text="per class", font=dict(size=13)),

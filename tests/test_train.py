@@ -151,6 +151,9 @@ def test_evaluate_reports_the_protocol(tmp_path, capsys):
     assert 0 < res["ssim"] < 1 and res["knn"]["k"] == 5 and res["knn"]["model_dim"] == 10
     assert 0 <= res["conditional"]["sample_accuracy"] <= 1
     assert res["conditional"]["judge_test_accuracy"] > 0.85
+    real = res["conditional"]["judge_per_class"]  # digits: 10 classes in the test split
+    assert len(real) == 10 and min(real) > 0.5
+    assert sum(real) / 10 == pytest.approx(res["conditional"]["judge_test_accuracy"], abs=0.03)
     assert run.evaluation() == json.loads(json.dumps(res))
     assert evaluate_main([str(run.path), "--json", "--no-judge"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "cvae"
