@@ -50,12 +50,12 @@ RECIPES: dict[str, tuple[dict, dict, str]] = {
         "deeper conv VAE (10 epochs here; the 30-epoch comparison is a slow test)",
     ),
     "fmnist-mlp-vae-l10": (
-        dict(dataset=F, model="mlp-vae", epochs=10, batch_size=128, lr=1e-3, seed=42),
+        dict(dataset=F, model="mlp-vae", epochs=30, batch_size=128, lr=1e-3, seed=42),
         {"latent_dim": 10, "hidden_dim": 500},
         "DLA_interview's VAE (784-500-10), the CVAE's unconditional twin",
     ),
     "fmnist-cvae-l10": (
-        dict(dataset=F, model="cvae", epochs=10, batch_size=128, lr=1e-3, seed=42),
+        dict(dataset=F, model="cvae", epochs=30, batch_size=128, lr=1e-3, seed=42),
         {"latent_dim": 10, "hidden_dim": 500},
         "DLA_interview's CVAE (784+10-500-10): sample any class by label",
     ),
