@@ -6,7 +6,9 @@ digits) with the recipes below, strips optimizer state, scores each with
 training time) beside the checkpoint, then writes the bundled Fashion-MNIST test sample
 (samples/fashion-mnist-test-2000.npz) that lets the app run with no dataset download.
 
-``--only NAME [NAME ...]`` rebuilds some entries; ``--list`` prints the recipes. On two CPU
+``--only NAME [NAME ...]`` rebuilds some entries; ``--list`` prints the recipes. The UMAP
+views the entries ship for the Embeddings page come from ``pretrained/ship_projections.py``
+(they depend on the dataset only, so rebuilding an entry keeps them valid). On two CPU
 cores the whole zoo takes about half an hour (the cards record each run's time).
 """
 
@@ -108,9 +110,14 @@ def build(name: str) -> dict:
         torch.save(ckpt, run.checkpoint_path)
         for f in run.path.glob("log.txt"):
             f.unlink()
+        shipped = {}  # the UMAP views (dataset-only, see ship_projections.py) stay
         if dest.exists():
+            shipped = {f.name: f.read_bytes() for f in (dest / "cache").glob("proj-umap-*")}
             shutil.rmtree(dest)
         shutil.copytree(run.path, dest)
+        (dest / "cache").mkdir(exist_ok=True)
+        for fname, data in shipped.items():
+            (dest / "cache" / fname).write_bytes(data)
     run = Run(dest)
     run.update_config(name=name)
     res = evaluate(dest)  # written to <dest>/cache/evaluation.json

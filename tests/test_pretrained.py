@@ -71,3 +71,25 @@ def test_card_numbers_are_reproduced(entry):
         assert got["conditional"]["sample_accuracy"] == pytest.approx(
             want["conditional"]["sample_accuracy"], abs=0.02
         )
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["dataset", "offline"])
+def test_entries_ship_their_umap_view(offline, monkeypatch, tmp_path):
+    # the slow view of the Embeddings page is read from <entry>/cache/, never recomputed
+    from core import projections as proj
+
+    monkeypatch.setenv("LATENTLAB_RUNS_DIR", str(tmp_path / "runs"))
+    if offline:
+        monkeypatch.setenv("LATENTLAB_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("LATENTLAB_FMNIST_SYSTEM_DIR", str(tmp_path / "no-debian-package"))
+        monkeypatch.setenv("LATENTLAB_MIRROR", "http://127.0.0.1:9/{name}/")  # closed port
+    elif not have("fashion-mnist"):
+        pytest.skip("fashion-mnist is not available here")
+    for p in ENTRIES:
+        run = Run(p)
+        model, _ = load_model(run.checkpoint_path)
+        view = proj.load_view(run, "umap", proj.DEFAULT_N, model.latent_dim)
+        assert view is not None, f"{p.name}: run python pretrained/ship_projections.py"
+        assert len(view.xy) == proj.sample_size(None, len(proj.test_split(run)))
+        assert 0.1 < view.knn <= 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.npz"))
