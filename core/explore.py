@@ -367,7 +367,8 @@ def diagnostics(latent_kind: str, enc: dict, threshold: float = ACTIVE_THRESHOLD
         {"values": per-unit list, "measure": what they are, "active": count,
         "active_mask": per-unit booleans, "units": total, "unit": "dimension" | "variable",
         "rule": how "active" is decided}.
-        Gaussian: mean KL(q(z_u|x) || N(0, 1)) per dimension, and active units by Burda et
+        Gaussian: mean KL(q(z_u|x) || p(z_u)) per dimension (N(0, 1), or the label's
+        Gaussian under a learned class prior), and active units by Burda et
         al. (2016): Var_x E_q[z_u] > threshold (``core.metrics.active_units``).
         Categorical: mean KL(q || uniform) per variable; a variable is active when the
         variance of its category probabilities across images, summed over categories,
@@ -392,7 +393,7 @@ def diagnostics(latent_kind: str, enc: dict, threshold: float = ACTIVE_THRESHOLD
     count, var = active_units(z, threshold)
     if "kl_dims" in enc:
         kl = np.asarray(enc["kl_dims"], dtype=np.float64).mean(0)
-        values, measure = [float(v) for v in kl], "KL to N(0, 1) (nats)"
+        values, measure = [float(v) for v in kl], "KL to the prior (nats)"
     else:
         values, measure = [float(v) for v in var], "variance across images"
     return {
@@ -723,18 +724,19 @@ def format_axes(kind: str, i: int, j: int) -> str:
 def conditional_samples(model, label: int, n: int, seed: int = 0) -> torch.Tensor:
     """n prior samples decoded under one label, (n, C, H, W)."""
     _check_conditional(model, label)
-    z = model.prior_z(n, torch.Generator().manual_seed(seed))
+    z = model.prior_z(n, torch.Generator().manual_seed(seed), torch.tensor(label))
     return decode_points(model, z.cpu().numpy(), label)
 
 
 @torch.no_grad()
 def class_z_grid(model, n_z: int, seed: int = 0) -> torch.Tensor:
     """Every label decoded with the same n_z prior draws: row c is label c, column j shares
-    one z across all rows, (num_classes * n_z, C, H, W), row-major."""
+    one draw across all rows (one z; under a learned prior per label, one place in each
+    label's Gaussian), (num_classes * n_z, C, H, W), row-major."""
     _check_conditional(model, 0)
-    z = model.prior_z(n_z, torch.Generator().manual_seed(seed)).cpu().numpy()
+    z = model.prior_z(n_z, torch.Generator().manual_seed(seed), torch.tensor(0))
     k = model.num_classes
-    zz = np.tile(z, (k, 1))  # (k * n_z, L): row-major over (class, z)
+    zz = torch.cat([model.carry_z(z, 0, c) for c in range(k)]).cpu().numpy()  # row-major
     y = np.repeat(np.arange(k), n_z)
     return decode_points(model, zz, torch.as_tensor(y))
 
@@ -749,7 +751,9 @@ def class_swap(model, x: torch.Tensor, label: int) -> dict:
     _check_conditional(model, label)
     latent = place_image(model, x, label)["latent"]
     k = model.num_classes
-    images = decode_points(model, np.tile(latent, (k, 1)), torch.arange(k))
+    zs = torch.as_tensor(np.tile(latent, (k, 1)), dtype=torch.float32)
+    zs = model.carry_z(zs, label, torch.arange(k)).cpu().numpy()  # a class prior moves it
+    images = decode_points(model, zs, torch.arange(k))
     return {"latent": latent, "images": images}
 
 

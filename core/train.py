@@ -553,6 +553,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="condition encoder and decoder on the label (one-hot)",
     )
     g.add_argument(
+        "--class-prior",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="conditional VAEs: learn a Gaussian prior per label, p(z|y), and sample from it "
+        "(cvae: on)",
+    )
+    g.add_argument(
         "--categories", type=int, default=None, help="gumbel-vae: categories per variable"
     )
     g.add_argument(
@@ -657,6 +664,7 @@ MODEL_FLAGS = (
     "hidden_dim",
     "arch",
     "conditional",
+    "class_prior",
     "categories",
     "temperature",
     "min_temperature",

@@ -348,17 +348,24 @@ def test_table_items_follow_the_trainer():
 # ----------------------------------------------------------------------------- conditional
 def test_conditional_helpers():
     m = tiny("cvae", latent_dim=2)
+    with torch.no_grad():  # a learned prior per label: label c's codes centre on (c, -c)
+        m.prior_mu.copy_(torch.stack([torch.arange(10.0), -torch.arange(10.0)], 1))
+        m.prior_logvar.fill_(math.log(0.25))
     assert ex.conditional_samples(m, 3, 5, seed=1).shape == (5, 1, 8, 8)
     grid = ex.class_z_grid(m, 4, seed=2)
     assert grid.shape == (40, 1, 8, 8)
-    z = m.prior_z(4, torch.Generator().manual_seed(2))
+    eps = torch.randn(4, 2, generator=torch.Generator().manual_seed(2))
+    z7 = torch.tensor([7.0, -7.0]) + 0.5 * eps  # column j: the same place in each Gaussian
     with torch.no_grad():
-        torch.testing.assert_close(grid[7 * 4 : 8 * 4], m.decode(z, torch.tensor(7)))
+        torch.testing.assert_close(grid[7 * 4 : 8 * 4], m.decode(z7, torch.tensor(7)))
     swap = ex.class_swap(m, torch.rand(1, 8, 8), 3)
     assert swap["images"].shape == (10, 1, 8, 8)
+    latent = torch.as_tensor(swap["latent"])[None]
     with torch.no_grad():
-        again = m.decode(torch.as_tensor(swap["latent"])[None], torch.tensor([3]))[0]
+        again = m.decode(latent, torch.tensor([3]))[0]
+        moved = m.decode(latent + torch.tensor([2.0, -2.0]), torch.tensor([5]))[0]
     torch.testing.assert_close(swap["images"][3], again)
+    torch.testing.assert_close(swap["images"][5], moved)
     with pytest.raises(ValueError, match="not conditional"):
         ex.class_z_grid(tiny("mlp-vae", latent_dim=2), 2)
     with pytest.raises(ValueError, match="0..9"):

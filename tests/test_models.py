@@ -94,6 +94,37 @@ def test_cvae_preset_is_conditional_mlp():
         m(torch.rand(2, 1, 28, 28))
 
 
+def test_class_prior_kl_and_samples():
+    """The cvae's learned prior per label: the KL is taken to N(m_y, s_y^2) (checked against
+    torch.distributions) and samples for label y are drawn from it."""
+    torch.manual_seed(0)
+    m = build_model("cvae", image_shape=(1, 8, 8), num_classes=3, latent_dim=4, hidden_dim=8)
+    assert m.config.class_prior
+    with torch.no_grad():
+        m.prior_mu.copy_(torch.tensor([[0.0] * 4, [5.0] * 4, [-3.0] * 4]))
+        m.prior_logvar.copy_(torch.log(torch.tensor([[1.0] * 4, [0.25] * 4, [4.0] * 4])))
+    x, y = torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 2, 1, 0])
+    m.eval()
+    out = m(x, y)
+    q = m.encode(x, y)
+    post = torch.distributions.Normal(q["mu"], torch.exp(0.5 * q["logvar"]))
+    prior = torch.distributions.Normal(m.prior_mu[y], torch.exp(0.5 * m.prior_logvar[y]))
+    want = torch.distributions.kl_divergence(post, prior).sum(1)
+    assert torch.allclose(out.kl, want, atol=1e-5)
+    g = torch.Generator().manual_seed(0)
+    z = m.prior_z(4000, g, torch.tensor(1))
+    assert torch.allclose(z.mean(0), torch.full((4,), 5.0), atol=0.05)
+    assert torch.allclose(z.std(0), torch.full((4,), 0.5), atol=0.05)
+    mix = m.prior_z(6000, g)  # no label: the mixture of the three
+    assert abs(float(mix.mean()) - (0 + 5 - 3) / 3) < 0.1
+    # without labels there is no class prior; asking for one says why in one sentence
+    assert not build_model(
+        "cvae", image_shape=(1, 8, 8), num_classes=3, conditional=False
+    ).config.class_prior
+    with pytest.raises(ConfigError, match="A class prior needs labels"):
+        resolve_config("mlp-vae", image_shape=(1, 8, 8), class_prior=True)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -157,7 +157,28 @@ def test_model_choice_sets_its_defaults(empty_runs):
     assert "Categorical variables N" in [w.label for w in at.number_input]
     at.selectbox(key="train.model").set_value("cvae").run()
     assert at.checkbox(key="train.conditional").value is True
+    assert at.checkbox(key="train.class_prior").value is True
     assert at.number_input(key="train.latent_dim").value == 2
+    at.checkbox(key="train.conditional").uncheck().run()  # no labels: no prior per label
+    assert at.checkbox(key="train.class_prior").disabled
+    at.selectbox(key="train.model").set_value("mlp-vae").run()
+    assert at.checkbox(key="train.class_prior").value is False
+
+
+def test_class_prior_reaches_the_run_config(own_runs):
+    """The form's "Learned prior per label" box is what the run is built with."""
+    at = open_page("train")
+    at.selectbox(key="train.dataset").set_value("digits").run()
+    at.selectbox(key="train.model").set_value("cvae").run()
+    at.checkbox(key="train.class_prior").uncheck()
+    at.number_input(key="train.epochs").set_value(1)
+    at.text_input(key="train.name").set_value("no-class-prior").run()
+    button(at, "Start training").click().run()
+    assert not at.error, texts(at.error)
+    [run] = [r for r in list_runs(own_runs) if r.name == "no-class-prior"]
+    assert jobs.wait(run, timeout=300)["state"] == "done"
+    model, _ = load_model(run.checkpoint_path)
+    assert model.conditional and not model.config.class_prior
 
 
 def test_start_a_digits_run_from_the_train_page(own_runs):

@@ -34,8 +34,8 @@ MODELS: dict[str, tuple[type[ModelConfig], type[LatentModel], dict, str]] = {
     "cvae": (
         VAEConfig,
         VAE,
-        {"arch": "mlp", "hidden_dim": 500, "conditional": True},
-        "conditional MLP VAE (label one-hot into encoder and decoder)",
+        {"arch": "mlp", "hidden_dim": 500, "conditional": True, "class_prior": True},
+        "conditional MLP VAE (label one-hot into encoder and decoder, a learned prior per label)",
     ),
     "ae": (AEConfig, AE, {"arch": "mlp", "hidden_dim": 400}, "plain autoencoder (no KL)"),
     "gumbel-vae": (
@@ -83,6 +83,8 @@ def resolve_config(
     cfg_cls, _, preset, _ = _lookup(name)
     values = {**preset, **{k: v for k, v in overrides.items() if v is not None}}
     conditional = bool(values.pop("conditional", False))
+    if not conditional and overrides.get("class_prior") is None:
+        values.pop("class_prior", None)  # a preset's class prior needs labels
     if conditional and num_classes < 1:
         raise ConfigError("A conditional model needs labelled data (num_classes >= 1).")
     values["num_classes"] = num_classes if conditional else 0

@@ -46,6 +46,6 @@ class AE(LatentModel):
         self.code_mean.copy_(z.mean(0))
         self.code_std.copy_(z.std(0).clamp_min(1e-6))
 
-    def prior_z(self, n, generator=None):
+    def prior_z(self, n, generator=None, y=None):
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         return self.code_mean + eps * self.code_std

@@ -107,7 +107,7 @@ class AutoDecoder(LatentModel):
     def posterior_mean(self, x, y=None):
         return self.infer(x, y)["z"]
 
-    def prior_z(self, n, generator=None):
+    def prior_z(self, n, generator=None, y=None):
         w = self.table.weight.detach()
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         return w.mean(0) + eps * w.std(0)

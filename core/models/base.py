@@ -303,16 +303,27 @@ class LatentModel(nn.Module):
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.posterior_mean(x, y), y)
 
-    def prior_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws from the prior over z, (n, latent_dim), on the model's device."""
+    def prior_z(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """n draws from the prior over z, (n, latent_dim), on the model's device. ``y`` (one
+        label or n) matters only to a model whose prior depends on the label."""
         return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
+    def carry_z(self, z: torch.Tensor, y_from, y_to) -> torch.Tensor:
+        """The code under label ``y_to`` that stands where ``z`` stands under ``y_from``
+        (the same for a prior that ignores labels, so z itself)."""
+        return z
 
     @torch.no_grad()
     def sample(
         self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """n images from the prior [conditioned on labels y (n,) or one label]."""
-        return self.decode(self.prior_z(n, generator), y)
+        return self.decode(self.prior_z(n, generator, y), y)
 
     def param_groups(self, lr: float) -> list[dict]:
         """Optimizer parameter groups (a family may give some parameters their own rate)."""

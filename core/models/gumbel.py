@@ -80,7 +80,7 @@ class GumbelVAE(LatentModel):
         z = z.flatten(1)
         return Output(self.decode_logits(z, y), z, kl.sum(1), {"kl_dims": kl})
 
-    def prior_z(self, n, generator=None):
+    def prior_z(self, n, generator=None, y=None):
         nv, k = self.latent_shape
         cats = torch.randint(0, k, (n, nv), generator=generator)
         return F.one_hot(cats, k).float().flatten(1).to(self.device)

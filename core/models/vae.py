@@ -12,12 +12,37 @@ from dataclasses import dataclass
 
 import torch
 
-from core.models.base import Decoder, Encoder, Head, LatentModel, ModelConfig, Output
+from core.models.base import (
+    ConfigError,
+    Decoder,
+    Encoder,
+    Head,
+    LatentModel,
+    ModelConfig,
+    Output,
+)
 
 
 @dataclass
 class VAEConfig(ModelConfig):
-    """Gaussian posterior q(z|x) = N(mu, diag(exp(logvar))), prior N(0, I)."""
+    """Gaussian posterior q(z|x) = N(mu, diag(exp(logvar))), prior N(0, I).
+
+    Attributes:
+        class_prior: for a conditional model, learn a Gaussian prior per label,
+            p(z|y) = N(m_y, diag(s_y^2)), trained with the rest of the model (Sohn et al.
+            2015's CVAE has a prior conditioned on the input; this is that prior for a
+            label). It starts at N(0, I). The KL is taken to it, and label-conditioned
+            samples are drawn from it, so a sample lands where that label's codes lie.
+    """
+
+    class_prior: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        if self.class_prior and self.num_classes < 1:
+            raise ConfigError(
+                "A class prior needs labels: make the model conditional or drop class_prior."
+            )
 
 
 class VAE(LatentModel):
@@ -30,6 +55,16 @@ class VAE(LatentModel):
         self.mu = Head(self.encoder.out_dim, config.latent_dim)
         self.logvar = Head(self.encoder.out_dim, config.latent_dim)
         self.decoder = Decoder(config, config.latent_dim)
+        if config.class_prior:  # (K, L) mean and log-variance of p(z|y), starting at N(0, I)
+            self.prior_mu = torch.nn.Parameter(torch.zeros(config.num_classes, config.latent_dim))
+            self.prior_logvar = torch.nn.Parameter(
+                torch.zeros(config.num_classes, config.latent_dim)
+            )
+
+    def _prior(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log-variance) of p(z|y) for labels y (B,), each (B, L)."""
+        y = torch.as_tensor(y, device=self.prior_mu.device).long().reshape(-1)
+        return self.prior_mu[y].float(), self.prior_logvar[y].float()
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
         h = self.encoder(x, self._onehot(y, x.shape[0]))  # (B, F)
@@ -45,6 +80,41 @@ class VAE(LatentModel):
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         else:
             z = mu
-        # KL(q || N(0, I)) per latent dimension, (B, L)
-        kl_dims = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+        if self.config.class_prior:  # KL(q || N(m_y, s_y^2)) per latent dimension, (B, L)
+            pm, plv = self._prior(y)
+            kl_dims = 0.5 * (plv - logvar + (logvar.exp() + (mu - pm).pow(2)) / plv.exp() - 1)
+        else:  # KL(q || N(0, I)) per latent dimension, (B, L)
+            kl_dims = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
         return Output(self.decode_logits(z, y), z, kl_dims.sum(1), {"kl_dims": kl_dims})
+
+    def prior_z(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """n draws from the prior: N(0, I), or with a class prior p(z|y) for labels y (one
+        label or n of them), or without labels the mixture of the class priors."""
+        eps = torch.randn(n, self.latent_dim, generator=generator)
+        if not self.config.class_prior:
+            return eps.to(self.device)
+        if y is None:  # the marginal: a uniformly drawn label, then its Gaussian
+            y = torch.randint(self.num_classes, (n,), generator=generator)
+        y = torch.as_tensor(y).long().reshape(-1).cpu()
+        if y.numel() == 1:
+            y = y.expand(n)
+        with torch.no_grad():
+            pm, plv = self._prior(y)
+        return pm + eps.to(pm.device) * torch.exp(0.5 * plv)
+
+    @torch.no_grad()
+    def carry_z(self, z: torch.Tensor, y_from, y_to) -> torch.Tensor:
+        """Under a class prior, keep z's place relative to its label's Gaussian: standardise
+        by p(z|y_from), then express under p(z|y_to). Without one, z itself."""
+        if not self.config.class_prior:
+            return z
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.prior_mu.device)
+        n = z.shape[0]
+        f_mu, f_lv = self._prior(torch.as_tensor(y_from).reshape(-1).expand(n))
+        t_mu, t_lv = self._prior(torch.as_tensor(y_to).reshape(-1).expand(n))
+        return t_mu + (z - f_mu) * torch.exp(0.5 * (t_lv - f_lv))
