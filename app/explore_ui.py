@@ -1162,15 +1162,16 @@ def accuracy_section(run: Run, names: list[str]) -> None:
     cond = ev.get("conditional")
     st.markdown(
         "**Conditional-sample accuracy** asks whether the model draws the class you asked "
-        "for. An independent judge (a small CNN trained on the real training images) "
-        "classifies 100 prior samples per class; the score is the share it assigns to the "
+        "for. An independent judge (a CNN trained on the real training images, some "
+        "of them blurred so that it reads a blurry garment by its shape) "
+        "classifies 1,000 prior samples per class; the score is the share it assigns to the "
         "asked class. Read it beside the judge's own accuracy on real test images: a model "
         "cannot look more recognisable than the judge can recognise."
     )
     if not cond:
         st.info(
-            "Not computed for this run yet. It trains the judge once per dataset (about a "
-            "minute on a CPU) and scores the whole test split (``core.evaluate``)."
+            "Not computed for this run yet. It trains the judge once per dataset (about two "
+            "minutes on a CPU) and scores the whole test split (``core.evaluate``)."
         )
         if st.button("Compute it", key="cd_eval", icon=":material/fact_check:"):
             from core.evaluate import evaluate
@@ -1179,7 +1180,7 @@ def accuracy_section(run: Run, names: list[str]) -> None:
                 evaluate(run.path)
             st.rerun()
         return
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.metric(
         "Conditional-sample accuracy",
         f"{cond['sample_accuracy']:.1%}",
@@ -1190,6 +1191,14 @@ def accuracy_section(run: Run, names: list[str]) -> None:
         f"{cond['judge_test_accuracy']:.1%}",
         help=cond.get("judge", ""),
     )
+    if "recon_accuracy" in cond:
+        c3.metric(
+            "Judge accuracy on its reconstructions",
+            f"{cond['recon_accuracy']:.1%}",
+            help="The model's reconstructions of the real test images, each with its true "
+            "label: what the decoder can draw. A gap between this and the sample accuracy "
+            "is where the prior puts the samples.",
+        )
     st.caption(f"Chance level: {1 / len(names):.0%} (a model that ignored the label).")
     per = cond.get("per_class") or []
     if per:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from core import data as datalib
 from core.evaluate import evaluate
@@ -71,6 +72,22 @@ def test_card_numbers_are_reproduced(entry):
         assert got["conditional"]["sample_accuracy"] == pytest.approx(
             want["conditional"]["sample_accuracy"], abs=0.02
         )
+
+
+def test_fashion_mnist_judge_is_shipped():
+    """Conditional samples are scored by the shipped judge of the current recipe, so every
+    machine gets the same figures and none trains one first."""
+    from core.metrics import SHIPPED_JUDGES, Judge, judge_file_name
+
+    if not have("fashion-mnist"):
+        pytest.skip("fashion-mnist is not available here")
+    train = datalib.load("fashion-mnist", "train")
+    path = SHIPPED_JUDGES / judge_file_name(train)
+    assert path.exists(), "the judge recipe changed: run python pretrained/build.py --judge"
+    judge = Judge(train.image_shape, train.num_classes)
+    judge.load_state_dict(torch.load(path, weights_only=True))
+    test = datalib.load("fashion-mnist", "test")
+    assert (judge.predict(test.images) == test.labels).float().mean() > 0.9
 
 
 @pytest.mark.parametrize("offline", [False, True], ids=["dataset", "offline"])
