@@ -1075,11 +1075,15 @@ def samples_section(model, names: list[str], label: int) -> None:
     with c2:
         seed = _seed_button("cd_seed")
     imgs = ex.conditional_samples(model, label, n, seed)
+    if getattr(model.config, "class_prior", False):
+        prior = "label's learned prior"
+    else:
+        prior = "prior N(0, I)" if model.latent_kind == "gaussian" else "prior"
     png = show_images(
         imgs,
         nrow=min(n, 8),
         scale=max(1, 64 // model.image_shape[-1]),
-        caption=f"{n} draws of z from the prior, decoded as “{names[label]}”",
+        caption=f"{n} draws of z from the {prior}, decoded as “{names[label]}”",
     )
     st.download_button(
         "Download PNG",

@@ -22,7 +22,9 @@ explain(
     "A conditional model's decoder takes a label as well as a latent vector *z*. Fix the "
     "label and draw *z* from the prior: you get new images of that class. Fix *z* and change "
     "the label: the same *style* drawn as another class. The grid shows this: each column "
-    "is one *z*, each row one class."
+    "is one *z*, each row one class. A model with a *learned prior per label* (the cvae "
+    "preset) draws each label's *z* from that label's own Gaussian; a column of the grid is "
+    "then the same place in each label's Gaussian."
 )
 label = ui.class_picker(names)
 samples, grid, swap, acc = st.tabs(["Samples", "Class × z grid", "Class swap", "Sample accuracy"])

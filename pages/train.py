@@ -30,9 +30,10 @@ rate* how big each step is.
 **The loss** has two parts, drawn separately on the right:
 - *Reconstruction*: how far the decoded image is from the input (BCE, MSE or 1 − SSIM),
   in nats per image. It falls as the model learns to copy images through the bottleneck.
-- *KL*: how far the encoder's distribution over *z* is from the prior N(0, I). It keeps
-  the codes packed around the origin so that any point you pick there decodes to a
-  plausible image. β multiplies it; the *KL warm-up* ramps β up from 0 so the model first
+- *KL*: how far the encoder's distribution over *z* is from the prior N(0, I) (with a
+  *learned prior per label*, from that label's Gaussian). It keeps the codes packed
+  where the prior puts them, so that any point you pick there decodes to a plausible
+  image. β multiplies it; the *KL warm-up* ramps β up from 0 so the model first
   learns to reconstruct.
 
 *Train* is measured on the training images, *validation* on held-out test images: when

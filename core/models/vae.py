@@ -41,7 +41,8 @@ class VAEConfig(ModelConfig):
         super().validate()
         if self.class_prior and self.num_classes < 1:
             raise ConfigError(
-                "A class prior needs labels: make the model conditional or drop class_prior."
+                "A class prior needs labels: make the model conditional (--conditional) "
+                "or leave the class prior off."
             )
 
 
