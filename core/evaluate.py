@@ -12,7 +12,7 @@ Protocol (all on the test split, z = the posterior mean):
   (``core.metrics.knn_reference``) and scored on the whole test split;
 - KL per latent dimension, and active units (Var_x E_q[z_u] > 0.01);
 - for conditional models: the share of label-conditioned prior samples (1,000 per class) that
-  an independent CNN judge, trained on the real training images (half of each batch
+  an independent CNN judge, trained on the real training images (about half of them
   blurred: ``core.metrics.train_judge`` says why), assigns to the asked label, beside the
   judge's own accuracy on the real test images (overall and per class) and on the model's
   reconstructions of them (``recon_accuracy``).
@@ -34,6 +34,7 @@ from core import data as datalib
 from core.embed import fit_pca, flatten, model_embedding
 from core.losses import parse_loss, reconstruction_terms, ssim_padded_per_image, ssim_per_image
 from core.metrics import (
+    JUDGE_DESCRIPTION,
     KNN_K,
     KNN_TRAIN,
     active_units,
@@ -173,9 +174,7 @@ def evaluate(
             # the judge on the model's own reconstructions of the test images (true labels):
             # what the decoder can draw, apart from where the prior puts the samples
             "recon_accuracy": round(float((j.predict(recon_all) == test.labels).float().mean()), 4),
-            "judge": "CNN (2x2 3x3 convs, 32 and 64 channels, dense 256, dropout 0.3), 8 "
-            "epochs on the real training images, about half of them blurred (sigma up to "
-            "1.5 px of 28)",
+            "judge": JUDGE_DESCRIPTION,
         }
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if save and Path(target).is_dir():

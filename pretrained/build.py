@@ -10,8 +10,8 @@ training time) beside the checkpoint, then writes the bundled Fashion-MNIST test
 ``--judge`` retrains the shipped Fashion-MNIST judge (judges/), which a full rebuild also
 does first. The UMAP views the entries ship for the Embeddings page come from
 ``pretrained/ship_projections.py`` (they depend on the dataset only, so rebuilding an
-entry keeps them valid). On two CPU
-cores the whole zoo takes about half an hour (the cards record each run's time).
+entry keeps them valid). On two CPU cores the whole zoo takes about half an hour (the
+cards record each run's time).
 """
 
 from __future__ import annotations
@@ -172,10 +172,13 @@ def build_judge() -> Path:
     train_split = datalib.load(F, "train")
     dest = SHIPPED_JUDGES / judge_file_name(train_split)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for old in dest.parent.glob(f"judge-{F}-*.pt"):  # an older recipe's judge
-        old.unlink()
     t0 = time.perf_counter()
-    torch.save(train_judge(train_split).state_dict(), dest)
+    tmp = dest.with_suffix(".tmp")
+    torch.save(train_judge(train_split).state_dict(), tmp)
+    tmp.replace(dest)
+    for old in dest.parent.glob(f"judge-{F}-*.pt"):  # an older recipe's judge, once replaced
+        if old != dest:
+            old.unlink()
     print(f"judge: {time.perf_counter() - t0:.0f} s -> {dest.relative_to(HERE)}")
     return dest
 

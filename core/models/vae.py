@@ -88,17 +88,12 @@ class VAE(LatentModel):
             kl_dims = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
         return Output(self.decode_logits(z, y), z, kl_dims.sum(1), {"kl_dims": kl_dims})
 
-    def prior_z(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        y: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def prior_z(self, n, generator=None, y=None):
         """n draws from the prior: N(0, I), or with a class prior p(z|y) for labels y (one
         label or n of them), or without labels the mixture of the class priors."""
-        eps = torch.randn(n, self.latent_dim, generator=generator)
+        eps = super().prior_z(n, generator)  # N(0, I)
         if not self.config.class_prior:
-            return eps.to(self.device)
+            return eps
         if y is None:  # the marginal: a uniformly drawn label, then its Gaussian
             y = torch.randint(self.num_classes, (n,), generator=generator)
         y = torch.as_tensor(y).long().reshape(-1).cpu()
@@ -106,7 +101,7 @@ class VAE(LatentModel):
             y = y.expand(n)
         with torch.no_grad():
             pm, plv = self._prior(y)
-        return pm + eps.to(pm.device) * torch.exp(0.5 * plv)
+        return pm + eps * torch.exp(0.5 * plv)
 
     @torch.no_grad()
     def carry_z(self, z: torch.Tensor, y_from, y_to) -> torch.Tensor:
