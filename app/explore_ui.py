@@ -1167,7 +1167,7 @@ def accuracy_section(run: Run, names: list[str]) -> None:
     st.markdown(
         "**Conditional-sample accuracy** asks whether the model draws the class you asked "
         "for. An independent judge (a CNN trained on the real training images, some "
-        "of them blurred so that it reads a blurry garment by its shape) "
+        "of them blurred so that it reads a blurry image by its shape) "
         "classifies 1,000 prior samples per class; the score is the share it assigns to the "
         "asked class. Read it beside the judge's own accuracy on real test images: a model "
         "cannot look more recognisable than the judge can recognise."
