@@ -25,17 +25,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from core.store.checkpoint import (  # noqa: F401 - re-exported for callers of core.runs
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 
-from core.models import LatentModel, build_model, config_class
-
-CHECKPOINT_FORMAT = 1
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
-
-
-class CheckpointError(ValueError):
-    """A file is not a checkpoint of this lab; the message says what is wrong."""
 
 
 class RunError(ValueError):
@@ -205,69 +204,3 @@ def list_runs(root: str | Path | None = None) -> list[Run]:
         return []
     runs = [Run(p) for p in root.iterdir() if (p / "config.json").is_file() and p.name[0] != "_"]
     return sorted(runs, key=lambda r: r.path.name, reverse=True)
-
-
-# ----------------------------------------------------------------------------- checkpoints
-def save_checkpoint(path: str | Path, model: LatentModel, **extra) -> None:
-    """Write a self-describing checkpoint atomically (temp file, then rename).
-
-    ``extra`` holds plain types or tensors: train_config, dataset, epoch, optimizer,
-    scheduler, metrics.
-    """
-    path = Path(path)
-    ckpt = {
-        "format": "latent-lab",
-        "format_version": CHECKPOINT_FORMAT,
-        "model_name": model.name,
-        "model_config": model.config.to_dict(),
-        "state_dict": model.state_dict(),
-        **extra,
-    }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load and validate a checkpoint dict (weights_only=True, on the CPU)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}: train a run first or pick another file.")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, zip errors, refusals of unsafe globals
-        kind = (
-            "holds Python objects that are not plain tensors"
-            if "weights_only" in str(e)
-            else "is not a PyTorch file"
-        )
-        raise CheckpointError(
-            f"{path.name} is not a latent-lab checkpoint (it {kind}); upload a checkpoint.pt "
-            "saved by this lab."
-        ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "latent-lab":
-        raise CheckpointError(
-            f"{path.name} is a PyTorch file but not a latent-lab checkpoint (no model name and "
-            "config inside); upload a checkpoint.pt saved by this lab."
-        )
-    if ckpt.get("format_version", 0) > CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path.name} was written by a newer version of the lab (format "
-            f"{ckpt['format_version']}); update the lab to open it."
-        )
-    return ckpt
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[LatentModel, dict]:
-    """Rebuild a model from a checkpoint through the registry; returns (model in eval mode,
-    checkpoint dict)."""
-    ckpt = read_checkpoint(path)
-    try:
-        cfg = config_class(ckpt["model_name"]).from_dict(ckpt["model_config"])
-        model = build_model(ckpt["model_name"], cfg)
-        model.load_state_dict(ckpt["state_dict"])
-    except Exception as e:
-        raise CheckpointError(
-            f"{Path(path).name} could not be rebuilt ({str(e).splitlines()[0][:160]})."
-        ) from None
-    return model.to(device).eval(), ckpt

@@ -14,7 +14,6 @@ Typical use from Python::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
@@ -22,98 +21,19 @@ import signal
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torchvision.utils import save_image
 
 from core import data as datalib
+from core.config import OPTIMIZERS, TrainConfig, pick_device  # noqa: F401 - re-exported
 from core.losses import kl_weight, parse_loss, ssim_per_image, total_loss
-from core.models import MODELS, ConfigError, build_model, config_class, resolve_config
+from core.models import ConfigError, build_model, resolve_config
 from core.runs import Run, load_model, read_checkpoint, save_checkpoint
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
 EVENTS = ("on_train_start", "on_batch_end", "on_epoch_end", "on_train_end")
-
-
-@dataclass
-class TrainConfig:
-    """Everything about a training run except the model's own settings.
-
-    The defaults are the snakers4 study's best run: fcconv-vae on Fashion-MNIST, L=10,
-    batch 512, Adam at 1e-3, BCE + KL.
-    """
-
-    dataset: str = "fashion-mnist"
-    model: str = "fcconv-vae"
-    epochs: int = 30
-    batch_size: int = 512
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    milestones: list[int] = field(default_factory=list)  # epochs where lr *= lr_gamma
-    lr_gamma: float = 0.1
-    loss: str = "bce"  # bce | mse | ssim | weighted mix such as "bce+0.5*ssim"
-    recon_weight: float = 1.0
-    kl_weight: float = 1.0  # beta
-    kl_warmup: float = 0.0  # epochs over which beta ramps up from 0
-    ssim_window: int = 11
-    seed: int = 42
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True  # mixed precision on cuda (ignored elsewhere)
-    train_size: int = 0  # use only this many training images (0 = all)
-    val_size: int = 10000  # test images scored after each epoch (0 = none)
-    data_dir: str | None = None
-
-    def validate(self) -> None:
-        def bad(msg):
-            raise ConfigError(msg)
-
-        if self.model not in MODELS:
-            bad(f"Unknown model '{self.model}': choose one of {', '.join(MODELS)}.")
-        if self.dataset not in datalib.DATASET_NAMES and not self.dataset.startswith("idx:"):
-            bad(
-                f"Unknown dataset '{self.dataset}': choose one of "
-                f"{', '.join(datalib.DATASET_NAMES)}, or idx:<folder>."
-            )
-        if self.epochs < 1:
-            bad(f"Epochs must be at least 1, got {self.epochs}.")
-        if self.batch_size < 1:
-            bad(f"Batch size must be at least 1, got {self.batch_size}.")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            bad(f"Learning rate must be a positive number, got {self.lr}.")
-        if self.optimizer not in OPTIMIZERS:
-            bad(f"Unknown optimizer '{self.optimizer}': choose one of {', '.join(OPTIMIZERS)}.")
-        if self.recon_weight < 0 or self.kl_weight < 0 or self.kl_warmup < 0:
-            bad("Loss weights and the KL warm-up must be zero or positive.")
-        if self.ssim_window < 1 or self.ssim_window % 2 == 0:
-            bad(f"The SSIM window must be a positive odd number, got {self.ssim_window}.")
-        if any(m < 1 for m in self.milestones):
-            bad("Learning-rate milestones are epoch numbers of 1 or more.")
-        if self.train_size < 0 or self.val_size < 0:
-            bad("train_size and val_size must be zero or positive.")
-        parse_loss(self.loss)
-        pick_device(self.device)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """cuda > mps > cpu for "auto"; an explicit name must be available."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"Unknown device '{name}': use auto, cpu, cuda or mps.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("No CUDA GPU is visible here: use --device auto or --device cpu.")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("Apple's MPS backend is not available here: use --device cpu.")
-    return dev
 
 
 class Cancelled(Exception):
@@ -513,196 +433,11 @@ def run_in_dir(
     return run
 
 
-# ---------------------------------------------------------------------- command line
-def build_parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m core.train",
-        description="Train an autoencoder into a run directory (runs/<id>/: config.json, "
-        "status.json, metrics.jsonl, checkpoint.pt).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    g = p.add_argument_group("data and model")
-    g.add_argument(
-        "--dataset",
-        default=d.dataset,
-        help=f"one of {', '.join(datalib.DATASET_NAMES)}, or idx:<folder>",
-    )
-    g.add_argument(
-        "--data-dir", default=None, help="dataset folder (default $LATENTLAB_DATA_DIR or ./data)"
-    )
-    g.add_argument("--model", default=d.model, help=f"one of {', '.join(MODELS)}")
-    g.add_argument(
-        "--latent-dim",
-        type=int,
-        default=None,
-        help="latent size (gumbel-vae: number of categorical variables); "
-        "default: the model's preset",
-    )
-    g.add_argument("--hidden-dim", type=int, default=None, help="hidden width of MLP/conv layers")
-    g.add_argument(
-        "--arch",
-        choices=["mlp", "fcconv", "conv"],
-        default=None,
-        help="backbone for ae, gumbel-vae and autodecoder",
-    )
-    g.add_argument(
-        "--conditional",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="condition encoder and decoder on the label (one-hot)",
-    )
-    g.add_argument(
-        "--class-prior",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="conditional VAEs: learn a Gaussian prior per label, p(z|y), and sample from it "
-        "(cvae: on)",
-    )
-    g.add_argument(
-        "--categories", type=int, default=None, help="gumbel-vae: categories per variable"
-    )
-    g.add_argument(
-        "--temperature",
-        type=float,
-        default=None,
-        help="gumbel-vae: initial Gumbel-softmax temperature",
-    )
-    g.add_argument(
-        "--min-temperature",
-        type=float,
-        default=None,
-        help="gumbel-vae: temperature floor of the annealing",
-    )
-    g.add_argument(
-        "--anneal-rate",
-        type=float,
-        default=None,
-        help="gumbel-vae: tau = max(min, tau0*exp(-rate*epoch)); 0 keeps it fixed",
-    )
-    g.add_argument(
-        "--train-size",
-        type=int,
-        default=d.train_size,
-        help="train on this many images only (0 = all)",
-    )
-    g.add_argument(
-        "--val-size",
-        type=int,
-        default=d.val_size,
-        help="test images scored after each epoch (0 = none)",
-    )
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (also when resuming)")
-    o.add_argument("--batch-size", type=int, default=d.batch_size)
-    o.add_argument("--lr", type=float, default=d.lr, help="learning rate")
-    o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    o.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    o.add_argument(
-        "--milestones",
-        type=int,
-        nargs="*",
-        default=[],
-        help="epochs at which the learning rate is multiplied by --lr-gamma",
-    )
-    o.add_argument("--lr-gamma", type=float, default=d.lr_gamma)
-    o.add_argument("--seed", type=int, default=d.seed)
-    o.add_argument("--device", default=d.device, help="auto (cuda > mps > cpu), cpu, cuda, mps")
-    o.add_argument(
-        "--amp",
-        action=argparse.BooleanOptionalAction,
-        default=d.amp,
-        help="mixed precision on cuda",
-    )
-    lo = p.add_argument_group("loss")
-    lo.add_argument(
-        "--loss",
-        default=d.loss,
-        help="reconstruction term: bce, mse, ssim or a mix like 'bce+0.5*ssim'",
-    )
-    lo.add_argument(
-        "--ssim-window",
-        type=int,
-        default=d.ssim_window,
-        help="SSIM Gaussian window in pixels (odd)",
-    )
-    lo.add_argument(
-        "--recon-weight",
-        type=float,
-        default=d.recon_weight,
-        help="weight of the reconstruction term",
-    )
-    lo.add_argument("--kl-weight", type=float, default=d.kl_weight, help="beta, weight of the KL")
-    lo.add_argument(
-        "--kl-warmup",
-        type=float,
-        default=d.kl_warmup,
-        help="epochs over which beta ramps up from 0",
-    )
-    r = p.add_argument_group("runs")
-    r.add_argument(
-        "--runs-dir", default=None, help="runs folder (default $LATENTLAB_RUNS_DIR or ./runs)"
-    )
-    r.add_argument("--name", default=None, help="run name (default <model>-<dataset>)")
-    r.add_argument(
-        "--resume",
-        default=None,
-        metavar="RUN_DIR",
-        help="continue this run up to --epochs, with its optimizer state",
-    )
-    r.add_argument(
-        "--run-dir",
-        default=None,
-        help="train a run directory whose config.json is already written (used by the app)",
-    )
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-MODEL_FLAGS = (
-    "latent_dim",
-    "hidden_dim",
-    "arch",
-    "conditional",
-    "class_prior",
-    "categories",
-    "temperature",
-    "min_temperature",
-    "anneal_rate",
-)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.run_dir or args.resume:
-            run = Run(Path(args.run_dir or args.resume))
-            if not run.exists:
-                raise ConfigError(f"{run.path} is not a run directory (no config.json).")
-            given = "--epochs" in (argv if argv is not None else sys.argv)
-            run_in_dir(
-                run,
-                resume=bool(args.resume),
-                epochs=args.epochs if given else None,
-                progress=not args.quiet,
-            )
-        else:
-            names = {f.name for f in fields(TrainConfig)}
-            cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-            margs = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
-            known = (
-                {f.name for f in fields(config_class(cfg.model))} if cfg.model in MODELS else set()
-            )
-            for k in list(margs):
-                if k not in known and k != "conditional":
-                    raise ConfigError(f"--{k.replace('_', '-')} does not apply to {cfg.model}.")
-            run = train(cfg, margs, name=args.name, root=args.runs_dir, progress=not args.quiet)
-    except (ConfigError, datalib.DatasetError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    st = run.status()
-    print(f"{st['state']}: {run.path}")
-    return 0 if st["state"] in ("done", "cancelled") else 1
+    """The command line (``core.cli.main``)."""
+    from core.cli import main as cli_main
+
+    return cli_main(argv)
 
 
 def load_run_model(run: Run | str | Path, device="cpu"):

@@ -114,6 +114,18 @@ def build_model(name: str, config: ModelConfig | None = None, **kwargs) -> Laten
     return model
 
 
+def count_parameters(name: str, config: ModelConfig) -> int:
+    """How many parameters model ``name`` with ``config`` would have, without allocating
+    them (the model is built on PyTorch's ``meta`` device: shapes only, no memory). Use it
+    to refuse a size bomb (an upload or a setting that asks for gigabytes) before building.
+    """
+    import torch
+
+    with torch.device("meta"):
+        model = build_model(name, config)
+    return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
+
+
 __all__ = [
     "MODELS",
     "ConfigError",
@@ -122,6 +134,7 @@ __all__ = [
     "Output",
     "build_model",
     "config_class",
+    "count_parameters",
     "model_names",
     "resolve_config",
 ]

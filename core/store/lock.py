@@ -1,0 +1,169 @@
+"""Process ownership of a run: an OS file lock on ``<run>/.lock``.
+
+A training process holds an exclusive ``fcntl.flock`` on its run's ``.lock`` for as long
+as it lives; the kernel drops it when the process ends, however it ends (kill -9
+included). So "is this run training" means "is its lock held", never "is some process
+alive with the pid status.json names" (pids are reused).
+
+The holder writes who it is into the lock file (pid, process start time, command), and
+``trainer_process`` only returns a process that holds the lock *and* matches that record
+*and* is this run's trainer (``core.train`` with this run's folder on its command line),
+so a cancel can never signal an unrelated process, or pid 0 / 1 / -1.
+
+``core.jobs`` takes the lock before spawning the trainer and hands the open file to the
+child (``LATENTLAB_RUN_LOCK_FD``), so the run is owned from before the child exists; the
+child adopts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import psutil
+
+LOCK_NAME = ".lock"
+FD_ENV = "LATENTLAB_RUN_LOCK_FD"
+
+
+class RunBusyError(ValueError):
+    """The run is owned by a live process (training, or being set up)."""
+
+
+def lock_path(run_path: str | Path) -> Path:
+    return Path(run_path) / LOCK_NAME
+
+
+def is_locked(run_path: str | Path) -> bool:
+    """True while some process (this one included) holds the run's lock. Never writes."""
+    try:
+        fd = os.open(lock_path(run_path), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also releases the shared lock we may have taken
+    return False
+
+
+def owner(run_path: str | Path) -> dict:
+    """The holder's record (pid, create_time, cmd), or {} when missing or unreadable."""
+    try:
+        rec = json.loads(lock_path(run_path).read_text()[:4096])
+    except (OSError, ValueError):
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
+def _record(pid: int) -> dict:
+    try:
+        p = psutil.Process(pid)
+        return {"pid": pid, "create_time": p.create_time()}
+    except psutil.Error:
+        return {"pid": pid}
+
+
+def trainer_process(run_path: str | Path) -> psutil.Process | None:
+    """The live trainer of this run, verified, or None. Only this process may be signalled."""
+    run_path = Path(run_path)
+    if not is_locked(run_path):
+        return None
+    rec = owner(run_path)
+    pid = rec.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1 or pid == os.getpid():
+        return None
+    try:
+        p = psutil.Process(pid)
+        if abs(p.create_time() - float(rec.get("create_time", -1))) > 0.05:
+            return None  # the pid was reused by another process
+        cmd = p.cmdline()
+    except (psutil.Error, TypeError, ValueError):
+        return None
+    target = str(run_path.resolve())
+    if "core.train" not in cmd or not any(a == target for a in cmd):
+        return None
+    return p
+
+
+class RunLock:
+    """The exclusive lock on one run. ``acquire`` never blocks: it returns False when the
+    run is owned by another process."""
+
+    def __init__(self, run_path: str | Path):
+        self.path = lock_path(run_path)
+        self.fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def adopt(self, fd: int) -> bool:
+        """Take over a lock a parent acquired and passed down (same file, still locked)."""
+        try:
+            st, cur = os.fstat(fd), os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != (cur.st_dev, cur.st_ino):
+            return False
+        try:  # re-locking our own open file description succeeds; anything else is not ours
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        self.fd = fd
+        return True
+
+    def acquire_or_adopt(self) -> bool:
+        """In a trainer: adopt the lock its launcher passed down, else take it."""
+        fd = os.environ.pop(FD_ENV, None)
+        if fd is not None and fd.isdigit() and self.adopt(int(fd)):
+            return True
+        return self.acquire()
+
+    def write_owner(self, pid: int | None = None, **extra) -> None:
+        """Record who holds the lock (best effort: a full disk leaves the old record)."""
+        assert self.fd is not None
+        rec = {**_record(pid or os.getpid()), **extra}
+        data = json.dumps(rec).encode()
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, data, 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> RunLock:
+        if not self.acquire():
+            raise RunBusyError(busy_message(self.path.parent))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def busy_message(run_path: str | Path) -> str:
+    pid = owner(run_path).get("pid")
+    who = f" (pid {pid})" if isinstance(pid, int) else ""
+    return f"This run is in use by another process{who}: wait for it to finish or cancel it first."
