@@ -1,47 +1,54 @@
 """Training runs as their own processes, so a page reload, a Streamlit rerun or a crash
 in one cannot take the other down.
 
-``start`` writes the run directory and spawns ``python -m core.train --run-dir DIR`` in a
-new session (it outlives the Streamlit server); ``refresh`` reads status.json and marks a
-run whose process vanished as failed; ``cancel`` asks the process to stop at the next
-batch (a CANCEL file plus SIGTERM); ``resume`` continues a finished run for more epochs.
+``start`` validates, creates the run directory *owning its lock*, and spawns
+``python -m core.train --run-dir DIR`` with the locked file handed down, so the run is
+owned without a gap from creation to the end of training; ``refresh`` is the run's state
+worked out from its files and lock (``Run.state``); ``cancel`` asks the trainer to stop
+(a CANCEL file, plus SIGTERM to the verified trainer process only); ``resume`` continues
+a run from its last checkpoint and ``restart`` trains an interrupted run with no
+checkpoint from the beginning. Both refuse a run another process owns.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from core.models import resolve_config
-from core.runs import FINISHED, Run
-from core.train import TrainConfig, new_run_config
+from core.config import TrainConfig
+from core.runs import FINISHED, Run, RunBusyError, RunError
+from core.store import lock as locks
+from core.store import proc as procs
+from core.train import new_run_config, validate_run
 
-ROOT = Path(__file__).resolve().parent.parent
-_children: dict[int, subprocess.Popen] = {}
+_children: dict[str, object] = {}  # run id -> Popen (reaped by core.store.proc)
 
 
-def _spawn(run: Run, extra: list[str]) -> int:
-    log = open(run.log_path, "ab")  # noqa: SIM115 - handed to the child
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core.train", "--quiet", *extra],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    log.close()
-    _children[proc.pid] = proc
-    run.set_status("queued", pid=proc.pid, message="starting the training process")
-    return proc.pid
+def _spawn(run: Run, extra: list[str], message: str) -> None:
+    """Launch the trainer for ``run``, whose lock this process holds, and hand the lock
+    over to it."""
+    assert run.lock is not None and run.lock.fd is not None
+    fd = run.lock.fd
+    run.cancel_flag.unlink(missing_ok=True)
+    run.set_status("queued", message=message)
+    try:
+        proc = procs.spawn(
+            "core.train",
+            ["--quiet", *extra],
+            run.log_path,
+            env={locks.FD_ENV: str(fd)},
+            pass_fds=(fd,),
+        )
+        run.lock.write_owner(proc.pid)
+        run.set_status("queued", pid=proc.pid, message=message)
+        _children[run.id] = proc
+    except BaseException:
+        run.release()
+        raise
+    run.lock.hand_over()  # the child holds the lock now
+    run.lock = None
 
 
 def start(
@@ -50,78 +57,85 @@ def start(
     name: str | None = None,
     root: str | Path | None = None,
 ) -> Run:
-    """Validate, write runs/<id>/config.json and launch training in the background."""
-    cfg.validate()
-    resolve_config(cfg.model, image_shape=(1, 28, 28), num_classes=10, num_items=1,
-                   **(model_args or {}))  # fmt: skip
+    """Validate (against the dataset's real image shape), write runs/<id>/ and launch
+    training in the background. Nothing is created when a setting is refused."""
+    validate_run(cfg, model_args)
     run = Run.create(new_run_config(cfg, model_args), root, name)
-    _spawn(run, ["--run-dir", str(run.path.resolve())])
+    _spawn(run, ["--run-dir", str(run.path.resolve())], "starting the training process")
     return run
+
+
+def _own(run: Run) -> Run:
+    if run.readonly:
+        raise RunError(f"{run.name} is a pretrained run and read-only: train your own copy.")
+    try:
+        return run.acquire()
+    except RunBusyError:
+        raise RunBusyError(
+            "This run is still training (or starting): wait for it to finish or cancel it."
+        ) from None
 
 
 def resume(run: Run, epochs: int) -> Run:
-    """Continue a finished or cancelled run up to ``epochs`` total epochs."""
-    st = refresh(run)
-    if st.get("state") not in FINISHED:
-        raise ValueError("This run is still training: wait for it to finish or cancel it.")
+    """Continue a run from its last checkpoint up to ``epochs`` total epochs."""
     if not run.has_checkpoint():
-        raise ValueError("This run has no checkpoint to resume from.")
-    run.set_status("queued", message=f"resuming to {epochs} epochs")
-    _spawn(run, ["--resume", str(run.path.resolve()), "--epochs", str(int(epochs))])
+        raise RunError("This run has no checkpoint to resume from: restart it instead.")
+    run.config()  # a damaged config cannot be resumed: one sentence says so
+    _own(run)
+    _spawn(
+        run,
+        ["--resume", str(run.path.resolve()), "--epochs", str(int(epochs))],
+        f"resuming to {int(epochs)} epochs",
+    )
     return run
 
 
-def _alive(pid: int) -> bool:
-    proc = _children.get(pid)
-    if proc is not None:
-        return proc.poll() is None  # also reaps a finished child
+def restart(run: Run) -> Run:
+    """Train an interrupted run that has no checkpoint again from the beginning."""
+    if run.has_checkpoint():
+        raise RunError("This run has a checkpoint: resume it instead of restarting.")
+    run.config()
+    _own(run)
     try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:  # a zombie is not alive
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+        for f in ("metrics.jsonl", "recon.png", "status.json"):
+            (run.path / f).unlink(missing_ok=True)
+        run.clean_temp()
+    except BaseException:
+        run.release()
+        raise
+    _spawn(run, ["--run-dir", str(run.path.resolve())], "restarting from the beginning")
+    return run
 
 
 def refresh(run: Run) -> dict:
-    """status.json, with a run whose process is gone marked failed."""
-    st = run.status()
-    if st.get("state") in ("queued", "running") and st.get("pid") and not _alive(int(st["pid"])):
-        time.sleep(0.2)  # the process may have written its final state just now
-        st = run.status()
-        if st.get("state") in ("queued", "running"):
-            st = run.set_status(
-                "failed", message="the training process ended unexpectedly; see log.txt in the run"
-            )
-    return st
+    """The run's state from its files and its lock (``Run.state``); never writes."""
+    return run.state()
 
 
 def cancel(run: Run) -> None:
-    """Ask a running run to stop after the current batch; its last checkpoint stays."""
-    run.cancel_flag.touch()
-    st = run.status()
-    pid = st.get("pid")
-    if st.get("state") == "queued":  # still importing: no stop handler yet, so end it here
-        if pid and _alive(int(pid)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        run.set_status("cancelled", message="cancelled before training started")
+    """Ask a training run to stop after the current batch; its last checkpoint stays. Only
+    the process that holds the run's lock and is its trainer is ever signalled."""
+    if run.readonly:
+        raise RunError(f"{run.name} is a pretrained run and read-only.")
+    with contextlib.suppress(OSError):
+        run.cancel_flag.touch()
+    trainer = locks.trainer_process(run.path)
+    if trainer is not None:
+        with contextlib.suppress(Exception):
+            trainer.send_signal(signal.SIGTERM)
         return
-    if pid and _alive(int(pid)):
-        try:
-            os.kill(int(pid), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    if not run.busy:  # nobody owns it: record the cancel (the state shows it either way)
+        with contextlib.suppress(RunBusyError, OSError, RunError), locks.RunLock(run.path):
+            if run.status().get("state") in ("queued", "running"):
+                run.set_status("cancelled", message="cancelled before training finished")
 
 
-def wait(run: Run, timeout: float = 600, poll: float = 0.5) -> dict:
-    """Block until the run has finished (done, failed or cancelled) or ``timeout`` passes."""
+def wait(run: Run, timeout: float = 600, poll: float = 0.2) -> dict:
+    """Block until the run has ended (or is damaged) or ``timeout`` passes."""
     t0 = time.time()
     while time.time() - t0 < timeout:
         st = refresh(run)
-        if st.get("state") in FINISHED:
+        if st.get("state") in (*FINISHED, "damaged"):
             return st
         time.sleep(poll)
     return refresh(run)

@@ -1,30 +1,47 @@
-"""The run directory: the contract between a training process and the app.
+"""The run store: the one owner of every run directory's files.
+
+Every read and write of a run's files goes through ``Run``: reads are validated
+(``core.store.schema``) and never raise into a page (a broken run is reported as
+*damaged*, with one sentence saying which file is wrong and what to do); writes are atomic
+(``core.store.atomic``); a process that trains a run holds the run's lock
+(``core.store.lock``), so "is it running" is "is its lock held". ARCHITECTURE.md lists what
+a run directory holds.
 
 ```
 runs/<run-id>/config.json     everything needed to rebuild and resume (train + model config)
-runs/<run-id>/status.json     state (queued|running|done|failed|cancelled), epoch, step,
-                              total, pid, message, updated_at
-runs/<run-id>/metrics.jsonl   one line per epoch (loss parts, SSIM, seconds)
-runs/<run-id>/checkpoint.pt   written to a temp file, then renamed
-runs/<run-id>/cache/          embeddings and other derived arrays
+runs/<run-id>/status.json     state (queued|running|done|failed|cancelled|interrupted), epoch,
+                              epochs, step, total, pid, message, updated_at
+runs/<run-id>/metrics.jsonl   one line per finished epoch (loss parts, SSIM, seconds)
+runs/<run-id>/checkpoint.pt   the commit point of an epoch (also holds the metrics history)
+runs/<run-id>/.lock           flock held by the run's trainer; the holder's pid inside
+runs/<run-id>/CANCEL          asks the trainer to stop after the current batch
+runs/<run-id>/recon.png       test images over their reconstructions, last epoch
 runs/<run-id>/log.txt         the training process's output (when started by core.jobs)
+runs/<run-id>/cache/          derived arrays (embeddings, projections, evaluation.json)
+runs/_cache/<id>/             the same for read-only (pretrained) runs, which carry READONLY
 ```
 The runs folder is ``--runs-dir`` / ``$LATENTLAB_RUNS_DIR`` / ``./runs``.
 
-Checkpoints are one dict of plain types and tensors, rebuilt through the model registry
-and always loaded with ``torch.load(..., weights_only=True)``.
+Crash consistency: an epoch is committed by the checkpoint's atomic rename; metrics.jsonl
+and status.json follow it and are rebuilt from the checkpoint (which carries the metrics
+history) when a run is resumed, so a kill -9 at any instruction never repeats or loses an
+epoch row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import time
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.store import atomic, schema
+from core.store import lock as locks
 from core.store.checkpoint import (  # noqa: F401 - re-exported for callers of core.runs
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -32,13 +49,20 @@ from core.store.checkpoint import (  # noqa: F401 - re-exported for callers of c
     read_checkpoint,
     save_checkpoint,
 )
+from core.store.lock import RunBusyError, RunLock  # noqa: F401 - re-exported
+from core.store.schema import STATES, Damaged
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
-FINISHED = ("done", "failed", "cancelled")
+FINISHED = ("done", "failed", "cancelled", "interrupted")
+LIVE = ("queued", "running")
+MAX_NAME = 80
 
 
 class RunError(ValueError):
-    """A run directory is missing or malformed."""
+    """A run directory is missing or malformed, or an action on it is not allowed."""
+
+
+class RunDamaged(RunError):
+    """A run's files cannot be read; the message says which file and what to do."""
 
 
 def runs_dir(override: str | Path | None = None) -> Path:
@@ -46,48 +70,88 @@ def runs_dir(override: str | Path | None = None) -> Path:
     return Path(override or os.environ.get("LATENTLAB_RUNS_DIR") or "runs")
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-
-
 def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or "run"
+
+
+def clean_name(text) -> str:
+    """A run name as plain text: control characters removed, whitespace collapsed, at most
+    ``MAX_NAME`` characters. Shown as text on every page, never as Markdown or HTML."""
+    if not isinstance(text, str):
+        raise RunError("A run name must be text: type a name.")
+    text = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    text = " ".join(text.split())
+    if not text:
+        raise RunError("A run name cannot be empty: type a name.")
+    if len(text) > MAX_NAME:
+        raise RunError(f"A run name can have at most {MAX_NAME} characters: shorten it.")
+    return text
 
 
 @dataclass
 class Run:
-    """A handle on one run directory (cheap: reads files on demand)."""
+    """A handle on one run directory (cheap: reads files on demand). ``lock`` is set when
+    this process owns the run (it created it, or is training it)."""
 
     path: Path
+    lock: RunLock | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self.path = Path(self.path)
 
-    # ---- creation and listing
+    # ---- creation
     @classmethod
     def create(cls, config: dict, root: str | Path | None = None, name: str | None = None) -> Run:
-        """Make ``<root>/<timestamp>-<name>/`` with config.json and a queued status."""
+        """Make ``<root>/<timestamp>-<name>/`` owned by this process (its lock held), with
+        config.json and a queued status. Nothing is left behind when it fails."""
         root = runs_dir(root)
         root.mkdir(parents=True, exist_ok=True)
-        base = slug(name or f"{config['train']['model']}-{config['train']['dataset']}")
+        display = clean_name(name) if name else None
+        base = slug(display or f"{config['train']['model']}-{config['train']['dataset']}")
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = root / f"{stamp}-{base}"
         n = 1
-        while path.exists():
-            n += 1
-            path = root / f"{stamp}-{base}-{n}"
-        path.mkdir()
-        (path / "cache").mkdir()
+        while True:
+            path = root / (f"{stamp}-{base}" if n == 1 else f"{stamp}-{base}-{n}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
         run = cls(path)
-        cfg = dict(config)
-        cfg.setdefault("name", name or base)
-        cfg.setdefault("created_at", time.time())
-        _write_json_atomic(path / "config.json", cfg)
-        run.set_status("queued", message="waiting to start")
+        try:
+            run.lock = RunLock(path)
+            run.lock.acquire()
+            run.lock.write_owner()
+            (path / "cache").mkdir()
+            cfg = dict(config)
+            cfg.setdefault("name", display or base)
+            cfg.setdefault("created_at", time.time())
+            atomic.write_json(path / "config.json", cfg)
+            run.set_status("queued", message="waiting to start")
+        except BaseException:
+            run.release()
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return run
 
+    def release(self) -> None:
+        """Give up this process's ownership of the run (if it has it)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def acquire(self) -> Run:
+        """Own the run (adopting a lock the launcher passed down); refuse if another process
+        does, with one sentence."""
+        if self.lock is None or not self.lock.held:
+            lk = RunLock(self.path)
+            if not lk.acquire_or_adopt():
+                raise RunBusyError(locks.busy_message(self.path))
+            lk.write_owner()
+            self.lock = lk
+        return self
+
+    # ---- identity and files
     @property
     def id(self) -> str:
         return self.path.name
@@ -96,7 +160,6 @@ class Run:
     def exists(self) -> bool:
         return (self.path / "config.json").is_file()
 
-    # ---- files
     @property
     def config_path(self) -> Path:
         return self.path / "config.json"
@@ -106,18 +169,6 @@ class Run:
         return self.path / "checkpoint.pt"
 
     @property
-    def readonly(self) -> bool:
-        """Pretrained runs carry a READONLY marker: never written, renamed or deleted."""
-        return (self.path / "READONLY").exists()
-
-    @property
-    def cache_dir(self) -> Path:
-        """Derived arrays: <run>/cache/, or <runs folder>/_cache/<id>/ for read-only runs."""
-        d = runs_dir() / "_cache" / self.id if self.readonly else self.path / "cache"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    @property
     def log_path(self) -> Path:
         return self.path / "log.txt"
 
@@ -125,82 +176,219 @@ class Run:
     def cancel_flag(self) -> Path:
         return self.path / "CANCEL"
 
-    def config(self) -> dict:
-        try:
-            return json.loads(self.config_path.read_text())
-        except FileNotFoundError:
-            raise RunError(f"{self.path} is not a run directory (no config.json).") from None
+    @property
+    def readonly(self) -> bool:
+        """Pretrained runs carry a READONLY marker: never written, renamed or deleted."""
+        return (self.path / "READONLY").exists()
 
-    def update_config(self, **changes) -> None:
-        cfg = self.config()
-        cfg.update(changes)
-        _write_json_atomic(self.config_path, cfg)
+    @property
+    def cache_dir(self) -> Path:
+        """Derived arrays: <run>/cache/, or <runs folder>/_cache/<id>/ for read-only runs
+        (created when possible; a full or read-only disk leaves it missing)."""
+        d = runs_dir() / "_cache" / self.id if self.readonly else self.path / "cache"
+        with contextlib.suppress(OSError):
+            d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def busy(self) -> bool:
+        """True while a process owns the run (training it, or setting it up)."""
+        return locks.is_locked(self.path)
+
+    # ---- validated reads (never raise into a page except through config())
+    def config(self) -> dict:
+        """The validated config.json; ``RunDamaged`` (one sentence) when it is unusable."""
+        try:
+            return schema.check_config(schema.read_json(self.config_path))
+        except Damaged as e:
+            raise RunDamaged(f"{e}: {self._remedy()}") from None
+
+    def config_or_none(self) -> dict | None:
+        try:
+            return self.config()
+        except RunDamaged:
+            return None
+
+    def _remedy(self) -> str:
+        if self.readonly:
+            return "this pretrained entry is damaged; restore it from the repository"
+        if self.checkpoint_path.is_file():
+            return "delete the run, or repair it from its checkpoint on the Runs page"
+        return "delete the run on the Runs page"
 
     @property
     def name(self) -> str:
+        cfg = self.config_or_none() or {}
+        name = cfg.get("name")
+        return name if isinstance(name, str) and name.strip() else self.id
+
+    def _status_file(self) -> tuple[dict | None, str | None]:
         try:
-            return self.config().get("name", self.id)
-        except (RunError, json.JSONDecodeError):
-            return self.id
+            return schema.check_status(schema.read_json(self.path / "status.json")), None
+        except Damaged as e:
+            return None, str(e)
 
     def status(self) -> dict:
-        try:
-            return json.loads((self.path / "status.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {"state": "unknown"}
-
-    def set_status(self, state: str, **fields) -> dict:
-        assert state in STATES, state
-        st = {k: v for k, v in self.status().items() if k != "state"}
-        st.update(fields, state=state, updated_at=time.time())
-        _write_json_atomic(self.path / "status.json", st)
-        return st
-
-    def append_metrics(self, row: dict) -> None:
-        with open(self.path / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+        """status.json as written ({"state": "unknown"} when missing or damaged). Pages
+        want ``state()``, which also says whether the run is really still training."""
+        st, _ = self._status_file()
+        return dict(st) if st is not None else {"state": "unknown"}
 
     def metrics(self) -> list[dict]:
-        p = self.path / "metrics.jsonl"
-        if not p.exists():
-            return []
-        rows = []
-        for line in p.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass  # a line being written right now
-        return rows
+        """Valid metrics rows, one per epoch, in epoch order."""
+        return schema.read_metrics(self.path / "metrics.jsonl")[0]
+
+    def problems(self) -> list[str]:
+        """One sentence per damaged file (empty for a healthy run)."""
+        out = []
+        try:
+            self.config()
+        except RunDamaged as e:
+            out.append(str(e))
+        _, bad = self._status_file()
+        if bad and self.config_path.is_file():
+            out.append(f"{bad}; the state shown is worked out from the other files")
+        out += schema.read_metrics(self.path / "metrics.jsonl")[1]
+        return out
+
+    def state(self) -> dict:
+        """What the run is doing, worked out from its files and its lock; never writes.
+
+        Keys: ``state`` (queued, running, done, failed, cancelled, interrupted or damaged),
+        ``message``, ``epoch``, ``epochs``, ``step``, ``total``, ``problems``, ``busy``,
+        ``resumable`` (a checkpoint to continue from) and ``restartable``.
+        """
+        raw, _ = self._status_file()
+        st = dict(raw or {})
+        rows = self.metrics()
+        if "epoch" not in st:
+            st["epoch"] = rows[-1]["epoch"] if rows else 0
+        busy = self.busy
+        cfg = self.config_or_none()
+        has_ckpt = self.checkpoint_path.is_file()
+        problems = self.problems()
+        st.update(busy=busy, problems=problems, resumable=False, restartable=False)
+        if cfg is None:
+            st.update(state="damaged", message=problems[0] if problems else "damaged")
+            return st
+        written = (raw or {}).get("state")
+        if busy:
+            st["state"] = written if written in LIVE else "queued"
+            return st
+        if written in ("done", "failed", "cancelled"):
+            st["state"] = written
+        elif self.cancel_flag.exists() and written in LIVE:
+            st.update(state="cancelled", message="cancelled before training finished")
+        else:  # queued / running / interrupted / unreadable with no owner: it stopped
+            where = (
+                f"resume from its last checkpoint (epoch {st['epoch']})"
+                if has_ckpt
+                else "it had no checkpoint yet: restart it"
+            )
+            st.update(
+                state="interrupted",
+                message=f"the training process stopped before finishing; {where} or delete it",
+            )
+        st["resumable"] = has_ckpt and not self.readonly
+        st["restartable"] = not has_ckpt and not self.readonly
+        return st
+
+    def evaluation(self) -> dict | None:
+        """The cached ``core.evaluate`` result (cache/evaluation.json), if readable."""
+        for p in (self.path / "cache" / "evaluation.json", self.cache_dir / "evaluation.json"):
+            with contextlib.suppress(Damaged):
+                ev = schema.read_json(p)
+                if isinstance(ev, dict):
+                    return ev
+        return None
 
     def has_checkpoint(self) -> bool:
         return self.checkpoint_path.is_file()
 
-    def evaluation(self) -> dict | None:
-        """The cached ``core.evaluate`` result (cache/evaluation.json), if any."""
-        for p in (self.path / "cache" / "evaluation.json", self.cache_dir / "evaluation.json"):
-            if p.exists():
-                return json.loads(p.read_text())
-        return None
-
+    # ---- writes (by the owner of the run)
     def _writable(self) -> None:
         if self.readonly:
             raise RunError(f"{self.name} is a pretrained run and read-only: train your own copy.")
 
-    def delete(self) -> None:
-        self._writable()
-        shutil.rmtree(self.path)
+    def set_status(self, state: str, **fields) -> dict:
+        if state not in STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        st, _ = self._status_file()
+        st = {k: v for k, v in (st or {}).items() if k != "state"}
+        st.update(fields, state=state, updated_at=time.time())
+        atomic.write_json(self.path / "status.json", st)
+        return st
 
-    def rename(self, new_name: str) -> None:
+    def update_config(self, **changes) -> None:
+        """Read-modify-write config.json under a short lock, so a rename and the trainer's
+        own update cannot lose each other's change."""
+        with locks.short_lock(self.path / ".config.lock"):
+            cfg = self.config()
+            cfg.update(changes)
+            atomic.write_json(self.config_path, cfg)
+
+    def append_metrics(self, row: dict) -> None:
+        """One row, one write() call: a kill mid-line leaves a line without its newline,
+        which readers skip and a resume rewrites."""
+        line = (json.dumps(atomic.finite(row)) + "\n").encode()
+        fd = os.open(self.path / "metrics.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        text = "".join(json.dumps(atomic.finite(r)) + "\n" for r in rows)
+        atomic.write_text(self.path / "metrics.jsonl", text)
+
+    def reconcile(self, epoch: int, history: list[dict] | None) -> None:
+        """Make metrics.jsonl agree with a checkpoint of ``epoch`` epochs (owner only):
+        rows after it are dropped, and rows it carries in ``history`` are restored."""
+        rows = {r["epoch"]: r for r in self.metrics() if r["epoch"] <= epoch}
+        for r in history or []:
+            if isinstance(r, dict) and isinstance(r.get("epoch"), int) and r["epoch"] <= epoch:
+                rows[r["epoch"]] = r
+        self.write_metrics([rows[k] for k in sorted(rows)])
+
+    def clean_temp(self) -> int:
+        """Remove temp files left by a killed writer (owner only)."""
+        return atomic.clean_temp_files(self.path) + atomic.clean_temp_files(self.path / "cache")
+
+    def delete(self) -> None:
+        """Delete the run folder; refused while a process owns it."""
         self._writable()
-        if not new_name.strip():
-            raise RunError("A run name cannot be empty: type a name.")
-        self.update_config(name=new_name.strip())
+        if self.path.is_symlink():
+            raise RunError("This run folder is a link to somewhere else: remove the link by hand.")
+        with RunLock(self.path):
+            shutil.rmtree(self.path)
+
+    def rename(self, new_name: str) -> str:
+        """Set the display name (plain text); returns the cleaned name."""
+        self._writable()
+        name = clean_name(new_name)
+        self.update_config(name=name)
+        return name
+
+
+def _is_run_dir(p: Path, root: Path) -> bool:
+    if p.name[0] in "_." or p.is_symlink() or not p.is_dir():
+        return False  # links could point out of the runs folder: never listed or written
+    try:
+        if not p.resolve().is_relative_to(root):
+            return False
+    except OSError:
+        return False
+    return any((p / f).exists() for f in ("config.json", "status.json", locks.LOCK_NAME))
 
 
 def list_runs(root: str | Path | None = None) -> list[Run]:
-    """Every run directory under the runs folder, newest first."""
+    """Every run directory under the runs folder, newest first (damaged ones included:
+    ``Run.state()`` says so)."""
     root = runs_dir(root)
-    if not root.is_dir():
+    try:
+        base = root.resolve()
+        entries = list(root.iterdir())
+    except OSError:
         return []
-    runs = [Run(p) for p in root.iterdir() if (p / "config.json").is_file() and p.name[0] != "_"]
+    runs = [Run(p) for p in entries if _is_run_dir(p, base)]
     return sorted(runs, key=lambda r: r.path.name, reverse=True)

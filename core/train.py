@@ -15,6 +15,7 @@ Typical use from Python::
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import signal
@@ -32,6 +33,7 @@ from core.config import OPTIMIZERS, TrainConfig, pick_device  # noqa: F401 - re-
 from core.losses import kl_weight, parse_loss, ssim_per_image, total_loss
 from core.models import ConfigError, build_model, resolve_config
 from core.runs import Run, load_model, read_checkpoint, save_checkpoint
+from core.store import atomic, faults
 
 EVENTS = ("on_train_start", "on_batch_end", "on_epoch_end", "on_train_end")
 
@@ -243,7 +245,8 @@ class Trainer:
         return torch.cat([self.x_show, rec]).float().cpu()
 
     # ------------------------------------------------------------------ checkpoints
-    def checkpoint(self, path: Path) -> None:
+    def checkpoint(self, path: Path, history: list[dict] | None = None) -> None:
+        """Everything to resume from, plus the metrics rows so far (``history``)."""
         save_checkpoint(
             path,
             self.model,
@@ -255,18 +258,27 @@ class Trainer:
             rng=self.gen.get_state(),
             torch_rng=torch.get_rng_state(),
             metrics=self.last_row,
+            history=list(history or []),
         )
 
 
 # ---------------------------------------------------------------------- run wiring
 def _attach_run(trainer: Trainer, run: Run) -> None:
-    """Callbacks that keep the run directory current (status, metrics, checkpoint, strip)."""
+    """Callbacks that keep the run directory current.
+
+    An epoch is committed in one order that survives kill -9 at any instruction: the
+    reconstruction strip, then the checkpoint (atomic rename: the commit point; it carries
+    the metrics history), then the metrics row, then the status. A kill before the rename
+    loses the epoch everywhere; a kill after it leaves metrics/status behind the
+    checkpoint, and the resume rewrites them from it (``Run.reconcile``).
+    """
     last = [0.0]
+    history = [r for r in run.metrics() if r["epoch"] <= trainer.epoch]
 
     def started(t: Trainer):
+        history[:] = [r for r in history if r["epoch"] <= t.epoch]
         cfg = run.config()
         cfg["model"]["config"] = t.model_config.to_dict()
-        cfg["dataset"] = t.dataset
         run.update_config(model=cfg["model"], dataset=t.dataset)
         run.set_status(
             "running",
@@ -283,17 +295,24 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
     def batch(t: Trainer):
         if run.cancel_flag.exists():
             t.request_stop()
+        if t.epoch >= 1 and t.step % t.batches_per_epoch == max(1, t.batches_per_epoch // 2):
+            faults.point("mid-epoch")
         now = time.time()
         if now - last[0] > 0.5:
             last[0] = now
             run.set_status("running", epoch=t.epoch, step=t.step, total=t.total_steps)
 
     def epoch(t: Trainer):
+        strip = t.recon_strip()
+        atomic.write_with(
+            run.path / "recon.png", lambda tmp: save_image(strip, tmp, nrow=8, format="png")
+        )
+        faults.point("before-checkpoint")
+        history.append(t.last_row)
+        t.checkpoint(run.checkpoint_path, history=history)
+        faults.point("after-checkpoint")
         run.append_metrics(t.last_row)
-        t.checkpoint(run.checkpoint_path)
-        tmp = run.path / ".recon.tmp.png"
-        save_image(t.recon_strip(), tmp, nrow=8, format="png")
-        os.replace(tmp, run.path / "recon.png")
+        faults.point("after-metrics")
         run.set_status(
             "running",
             epoch=t.epoch,
@@ -303,7 +322,8 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
         )
 
     def end(t: Trainer):
-        t.checkpoint(run.checkpoint_path)
+        t.checkpoint(run.checkpoint_path, history=history)
+        faults.point("before-done")
         run.set_status("done", epoch=t.epoch, step=t.step, total=t.total_steps, message="finished")
 
     trainer.add_callback("on_train_start", started)
@@ -361,6 +381,14 @@ def progress_printer(stream=None):
     }
 
 
+def validate_run(cfg: TrainConfig, model_args: dict | None = None):
+    """Every check that can run before a run folder exists."""
+    cfg.validate()
+    return resolve_config(
+        cfg.model, image_shape=(1, 28, 28), num_classes=10, num_items=1, **(model_args or {})
+    )
+
+
 def train(
     cfg: TrainConfig,
     model_args: dict | None = None,
@@ -368,11 +396,9 @@ def train(
     root: str | Path | None = None,
     progress: bool = False,
 ) -> Run:
-    """Create a run directory and train into it; returns the finished Run."""
-    cfg.validate()
-    resolve_config(
-        cfg.model, image_shape=(1, 28, 28), num_classes=10, num_items=1, **(model_args or {})
-    )  # fail on bad model settings before any I/O
+    """Create a run directory (this process owns it) and train into it; returns the
+    finished Run. Bad settings are refused before anything is written."""
+    validate_run(cfg, model_args)
     run = Run.create(new_run_config(cfg, model_args), root, name)
     return run_in_dir(run, progress=progress)
 
@@ -381,56 +407,89 @@ def new_run_config(cfg: TrainConfig, model_args: dict | None) -> dict:
     return {"train": asdict(cfg), "model": {"name": cfg.model, "args": dict(model_args or {})}}
 
 
+NO_SPACE = "no space left on device: free space and resume"
+
+
 def run_in_dir(
     run: Run, resume: bool = False, epochs: int | None = None, progress: bool = False
 ) -> Run:
     """Train the run described by ``run``'s config.json (resuming from its checkpoint when
-    ``resume``), keeping status.json current and honouring cancel requests."""
-    conf = run.config()
-    cfg = TrainConfig(**conf["train"])
-    if epochs is not None:
-        cfg.epochs = epochs
-        conf["train"]["epochs"] = epochs
-        run.update_config(train=conf["train"])
-    trainer = Trainer(cfg, conf["model"].get("args", {}), run)
-    if resume:
-        ck = read_checkpoint(run.checkpoint_path)
-        if cfg.epochs <= int(ck["epoch"]):
-            raise ConfigError(
-                f"This run already has {ck['epoch']} epochs: pass --epochs larger than that."
-            )
-        trainer.resume_from(ck)
-    _attach_run(trainer, run)
-    if progress:
-        for ev, fn in progress_printer().items():
-            trainer.add_callback(ev, fn)
-    run.cancel_flag.unlink(missing_ok=True)
+    ``resume``), owning its lock throughout, keeping status.json current and honouring
+    cancel requests. Raises ``RunBusyError`` when another process owns the run."""
+    run.acquire()
+    if not run.lock.adopted:  # a CANCEL left from before this process owned the run
+        run.cancel_flag.unlink(missing_ok=True)
+    trainer: Trainer | None = None
 
     def on_term(signum, frame):
-        trainer.request_stop()
+        if trainer is not None:
+            trainer.request_stop()
+        else:  # still setting up: nothing to save, stop here
+            raise Cancelled()
 
     old = None
     with contextlib.suppress(ValueError):  # not the main thread: no signal handler
         old = signal.signal(signal.SIGTERM, on_term)
     try:
+        run.clean_temp()
+        faults.point("setup")
+        conf = run.config()
+        cfg = TrainConfig(**conf["train"])
+        if epochs is not None:
+            cfg.epochs = epochs
+        ck = None
+        if resume:
+            ck = read_checkpoint(run.checkpoint_path)
+            done = int(ck["epoch"])
+            if cfg.epochs <= done:
+                raise ConfigError(
+                    f"This run already has {done} epochs: pass --epochs larger than that."
+                )
+            run.reconcile(done, ck.get("history"))
+            run.set_status("queued", epoch=done, message=f"resuming to {cfg.epochs} epochs")
+        if epochs is not None:
+            conf["train"]["epochs"] = cfg.epochs
+            run.update_config(train=conf["train"])
+        trainer = Trainer(cfg, conf["model"].get("args", {}), run)
+        if ck is not None:
+            trainer.resume_from(ck)
+        _attach_run(trainer, run)
+        if progress:
+            for ev, fn in progress_printer().items():
+                trainer.add_callback(ev, fn)
+        if run.cancel_flag.exists():
+            raise Cancelled()
         trainer.fit()
     except Cancelled:
+        n = trainer.epoch if trainer is not None else 0
         run.set_status(
             "cancelled",
-            epoch=trainer.epoch,
-            message=(
-                f"cancelled after {trainer.epoch} epochs; the last finished epoch's checkpoint "
-                "is kept"
-            ),
+            epoch=n,
+            message=f"cancelled after {n} epoch{'s' if n != 1 else ''}; the last finished "
+            "epoch's checkpoint is kept",
         )
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            _fail(run, f"{type(e).__name__}: {e}")
+            raise
+        run.clean_temp()  # a half-written checkpoint frees the space for the status
+        _fail(run, NO_SPACE)
+        raise atomic.NoSpaceError(e.errno, NO_SPACE) from None
     except Exception as e:
-        run.set_status("failed", message=f"{type(e).__name__}: {e}")
+        _fail(run, f"{type(e).__name__}: {e}")
         raise
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
-        run.cancel_flag.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            run.cancel_flag.unlink(missing_ok=True)
+        run.release()
     return run
+
+
+def _fail(run: Run, message: str) -> None:
+    with contextlib.suppress(OSError):
+        run.set_status("failed", message=message)
 
 
 def main(argv: list[str] | None = None) -> int:

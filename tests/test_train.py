@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from core import jobs
 from core.evaluate import evaluate
 from core.evaluate import main as evaluate_main
 from core.runs import Run, list_runs, load_model
-from core.train import TrainConfig, main, run_in_dir, train
+from core.train import TrainConfig, main, new_run_config, run_in_dir, train
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -136,10 +137,15 @@ def test_background_job_finishes_and_cancel_keeps_checkpoint(tmp_path):
     assert resumed.metrics()[-1]["epoch"] == st["epoch"] + 1
 
 
-def test_dead_process_is_marked_failed(tmp_path):
-    run = Run.create({"train": {"model": "mlp-vae", "dataset": "digits"}}, tmp_path)
-    run.set_status("running", pid=2**22 + 12345)  # no such process
-    assert jobs.refresh(run)["state"] == "failed"
+def test_run_whose_owner_is_gone_is_interrupted_whatever_pid_it_names(tmp_path):
+    run = Run.create(new_run_config(cfg(), {}), tmp_path)
+    assert jobs.refresh(run)["state"] == "queued"  # this process owns it
+    run.release()  # as if the owner had been killed: the kernel drops its lock
+    for pid in (2**22 + 12345, os.getpid(), 1):  # gone, alive but not the owner, init
+        run.set_status("running", pid=pid)
+        st = jobs.refresh(run)
+        assert st["state"] == "interrupted" and st["restartable"], st
+        assert "no checkpoint yet: restart it" in st["message"]
 
 
 def test_evaluate_reports_the_protocol(tmp_path, capsys):

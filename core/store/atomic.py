@@ -18,6 +18,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from core.store import faults
+
 TEMP_SUFFIX = ".tmp"
 
 
@@ -41,6 +43,7 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
         writer(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        faults.point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError):
@@ -60,19 +63,19 @@ def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def _finite(obj):
+def finite(obj):
     """JSON has no NaN or infinity: store them as null (a strict reader would refuse them)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
+        return [finite(v) for v in obj]
     return obj
 
 
 def write_json(path: str | Path, obj) -> None:
-    write_text(path, json.dumps(_finite(obj), indent=2, sort_keys=True, allow_nan=False))
+    write_text(path, json.dumps(finite(obj), indent=2, sort_keys=True, allow_nan=False))
 
 
 def clean_temp_files(folder: str | Path, keep_pid: int | None = None) -> int:

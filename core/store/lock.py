@@ -6,9 +6,9 @@ included). So "is this run training" means "is its lock held", never "is some pr
 alive with the pid status.json names" (pids are reused).
 
 The holder writes who it is into the lock file (pid, process start time, command), and
-``trainer_process`` only returns a process that holds the lock *and* matches that record
-*and* is this run's trainer (``core.train`` with this run's folder on its command line),
-so a cancel can never signal an unrelated process, or pid 0 / 1 / -1.
+``trainer_process`` only returns a process that matches that record (pid and start time),
+runs ``core.train`` and has this run's lock file open while the lock is held, so a cancel
+can never signal an unrelated process, or pid 0 / 1 / -1.
 
 ``core.jobs`` takes the lock before spawning the trainer and hands the open file to the
 child (``LATENTLAB_RUN_LOCK_FD``), so the run is owned from before the child exists; the
@@ -85,11 +85,11 @@ def trainer_process(run_path: str | Path) -> psutil.Process | None:
         if abs(p.create_time() - float(rec.get("create_time", -1))) > 0.05:
             return None  # the pid was reused by another process
         cmd = p.cmdline()
+        held = {f.path for f in p.open_files()}
     except (psutil.Error, TypeError, ValueError):
         return None
-    target = str(run_path.resolve())
-    if "core.train" not in cmd or not any(a == target for a in cmd):
-        return None
+    if "core.train" not in cmd or str(lock_path(run_path).resolve()) not in held:
+        return None  # not a trainer, or not this run's: never signalled
     return p
 
 
@@ -100,6 +100,7 @@ class RunLock:
     def __init__(self, run_path: str | Path):
         self.path = lock_path(run_path)
         self.fd: int | None = None
+        self.adopted = False
 
     @property
     def held(self) -> bool:
@@ -128,6 +129,7 @@ class RunLock:
         except OSError:
             return False
         self.fd = fd
+        self.adopted = True
         return True
 
     def acquire_or_adopt(self) -> bool:
@@ -146,6 +148,14 @@ class RunLock:
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, data, 0)
 
+    def hand_over(self) -> None:
+        """Close this process's handle without unlocking: a child that inherited the same
+        open file (``pass_fds``) keeps the lock (unlocking would release it for both)."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
     def release(self) -> None:
         if self.fd is not None:
             with contextlib.suppress(OSError):
@@ -161,6 +171,22 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def short_lock(path: Path):
+    """A blocking exclusive lock for a quick read-modify-write (best effort: where the lock
+    file cannot be made, on a full disk say, the block runs unlocked)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def busy_message(run_path: str | Path) -> str:
