@@ -19,8 +19,9 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from app.text import md_escape, one_line
 from core import data as datalib
-from core.runs import Run, list_runs, load_model, runs_dir
+from core.runs import CheckpointError, Run, list_runs, load_model, runs_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_DIR = Path(os.environ.get("LATENTLAB_PRETRAINED_DIR") or ROOT / "pretrained")
@@ -31,8 +32,14 @@ def runs_root() -> Path:
 
 
 def all_runs() -> list[Run]:
-    """User runs (newest first), then the pretrained zoo (read-only)."""
+    """User runs (newest first), then the pretrained zoo (read-only); damaged runs too
+    (``Run.state()`` says so; the Runs page offers to delete or repair them)."""
     return list_runs(runs_root()) + list_runs(PRETRAINED_DIR)
+
+
+def usable_runs() -> list[Run]:
+    """The runs a page can open: those whose config.json is readable."""
+    return [r for r in all_runs() if r.config_or_none() is not None]
 
 
 def is_pretrained(run: Run) -> bool:
@@ -43,10 +50,13 @@ def is_pretrained(run: Run) -> bool:
 
 
 def run_label(run: Run) -> str:
-    cfg = run.config()
-    t = cfg.get("train", {})
+    """One line of plain text naming a run (for pickers; escape it for Markdown)."""
+    cfg = run.config_or_none()
+    if cfg is None:
+        return f"{one_line(run.id, 80)} (damaged)"
+    t = cfg["train"]
     tag = "pretrained · " if is_pretrained(run) else ""
-    return f"{tag}{run.name} ({t.get('model', '?')}, {t.get('dataset', '?')})"
+    return one_line(f"{tag}{run.name} ({t.get('model', '?')}, {t.get('dataset', '?')})", 160)
 
 
 def find_run(run_id: str | None) -> Run | None:
@@ -69,8 +79,15 @@ def require_run(need_checkpoint: bool = True) -> Run:
     if run is None:
         st.info("Pick a run in the sidebar, or train one on the **Train** page.")
         st.stop()
+    problem = run.problems()
+    if run.config_or_none() is None:
+        st.error(f"Run {md_escape(run.id)} cannot be opened: {md_escape(problem[0])}.")
+        st.stop()
     if need_checkpoint and not run.has_checkpoint():
-        st.info(f"Run **{run.name}** has no checkpoint yet: wait for its first epoch to finish.")
+        st.info(
+            f"Run **{md_escape(run.name)}** has no checkpoint yet: wait for its first epoch to "
+            "finish."
+        )
         st.stop()
     return run
 
@@ -83,9 +100,15 @@ def _model(path: str, mtime: float):
 
 
 def get_model(run: Run):
-    """(model in eval mode, checkpoint metadata) of a run; reloads when the file changes."""
+    """(model in eval mode, checkpoint metadata) of a run; reloads when the file changes.
+    A missing or unreadable checkpoint stops the page with one sentence."""
     p = run.checkpoint_path
-    return _model(str(p), p.stat().st_mtime)
+    try:
+        return _model(str(p), p.stat().st_mtime)
+    except (CheckpointError, OSError) as e:
+        msg = str(e) if isinstance(e, CheckpointError) else "its checkpoint cannot be read"
+        st.error(f"Run {md_escape(run.name)} cannot be opened: {md_escape(msg)}")
+        st.stop()
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the dataset…")
@@ -124,7 +147,11 @@ def get_dataset(name: str, split: str = "test", data_dir: str | None = None):
 def run_dataset(run: Run, split: str = "test"):
     """The split of the dataset a run was trained on (see ``get_dataset`` for the offline
     fallback); without data the page stops with the loader's one-sentence fix."""
-    t = run.config().get("train", {})
+    cfg = run.config_or_none()
+    if cfg is None:
+        st.error(f"Run {md_escape(run.id)} cannot be opened: its config.json is damaged.")
+        st.stop()
+    t = cfg["train"]
     try:
         return get_dataset(t.get("dataset", "digits"), split, t.get("data_dir"))
     except datalib.DatasetError as e:

@@ -30,6 +30,7 @@ import streamlit as st
 import torch
 
 from app.common import png_bytes, to_pil
+from app.text import md_escape
 from core import projections as proj
 from core.projections import View
 from core.runs import Run
@@ -49,13 +50,15 @@ def query_int(name: str, default: int | None, lo: int | None = None) -> int | No
     if raw is None or raw == "":
         return default
     try:
+        if not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) < 19):
+            raise ValueError
         v = int(raw)
         if lo is not None and v < lo:
             raise ValueError
         return v
     except ValueError:
         hint = f" of at least {lo}" if lo is not None else ""
-        st.warning(f"Ignored ?{name}={raw}: it must be a whole number{hint}.")
+        st.warning(f"Ignored ?{name}={md_escape(raw[:40])}: it must be a whole number{hint}.")
         return default
 
 

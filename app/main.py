@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, no
 
 import streamlit as st  # noqa: E402
 
-from app.common import all_runs, run_label  # noqa: E402
+from app.common import run_label, usable_runs  # noqa: E402
 
 PAGES = [
     ("home.py", "Home", ":material/home:", "home"),
@@ -30,7 +30,7 @@ PAGES = [
 
 
 def sidebar_run_picker() -> None:
-    runs = all_runs()
+    runs = usable_runs()
     ids = [r.id for r in runs]
     labels = {r.id: run_label(r) for r in runs}
     wanted = st.query_params.get("run")

@@ -23,10 +23,11 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from app.common import find_run, is_pretrained, runs_root
+from app.text import md_escape, one_line
 from core import data as datalib
 from core import jobs
 from core.models import MODELS, ConfigError, config_class, resolve_config
-from core.runs import Run, list_runs
+from core.runs import Run, RunError, list_runs
 from core.train import OPTIMIZERS, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -463,19 +464,21 @@ def live_runs() -> list[Run]:
 
 def run_option_label(run: Run) -> str:
     """ "name · model on dataset · started 14:05" (the state is shown below the picker: a
-    fragment rerun does not redraw the picker)."""
-    cfg = run.config()
-    t = cfg.get("train", {})
+    fragment rerun does not redraw the picker). Plain text."""
+    cfg = run.config_or_none()
+    if cfg is None:
+        return f"{one_line(run.id, 80)} · damaged"
+    t = cfg["train"]
     when = datetime.fromtimestamp(cfg.get("created_at") or 0).strftime("%b %d %H:%M")
-    return f"{run.name} · {t.get('model', '?')} on {t.get('dataset', '?')} · {when}"
+    return one_line(f"{run.name} · {t.get('model', '?')} on {t.get('dataset', '?')} · {when}", 160)
 
 
 @st.fragment(run_every="1s")
 def live_panel(run_id: str) -> None:
     """Progress, curves and the reconstruction strip of a training run, redrawn every second.
     When the run ends, the whole page reruns to show the finished view."""
-    run = Run(runs_root() / run_id)
-    if not run.exists:
+    run = find_run(run_id)
+    if run is None:
         st.warning("This run was deleted.")
         return
     status = jobs.refresh(run)
@@ -501,11 +504,63 @@ def live_panel(run_id: str) -> None:
     show_curves(run, metrics)
 
 
+def _log_tail(run: Run, lines: int = 30) -> str:
+    """The last lines of the run's log.txt (at most 64 KB read; undecodable bytes shown as
+    replacement characters)."""
+    try:
+        with open(run.log_path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 65536))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def damaged_panel(run: Run, status: dict) -> None:
+    """A run whose files cannot be read: which file, and what to do (delete or repair)."""
+    st.error(f"Run {md_escape(run.id)} is damaged: {md_escape(status.get('message', ''))}.")
+    for p in status.get("problems", [])[1:]:
+        st.caption(md_escape(p))
+    st.page_link(page_path("runs.py"), label="Delete or repair it on the Runs page",
+                 icon=":material/folder_open:")  # fmt: skip
+
+
+def interrupted_actions(run: Run, status: dict) -> None:
+    """Resume (from the last checkpoint) or restart (no checkpoint) an interrupted run."""
+    planned = int((run.config_or_none() or {}).get("train", {}).get("epochs") or 1)
+    done = int(status.get("epoch") or 0)
+    try:
+        if status.get("resumable") and st.button(
+            f"Resume to epoch {max(planned, done)}",
+            key=f"resume-int-{run.id}",
+            type="primary",
+            icon=":material/replay:",
+            help="Continue from the last finished epoch's checkpoint.",
+        ):
+            jobs.resume(run, max(planned, done))
+            st.rerun()
+        if status.get("restartable") and st.button(
+            "Restart from the beginning",
+            key=f"restart-{run.id}",
+            type="primary",
+            icon=":material/restart_alt:",
+            help="It stopped before its first checkpoint: train it again with the same settings.",
+        ):
+            jobs.restart(run)
+            st.rerun()
+    except (RunError, ValueError, OSError) as e:
+        st.error(md_escape(str(e)))
+
+
 def finished_panel(run: Run) -> None:
-    """A finished, failed or cancelled run: its result and what to do next."""
-    status = run.status()
-    metrics = run.metrics()
+    """A finished, failed, cancelled, interrupted or damaged run: its result and what to do
+    next."""
+    status = run.state()
     state = status.get("state")
+    if state == "damaged":
+        damaged_panel(run, status)
+        return
+    metrics = run.metrics()
     last = metrics[-1] if metrics else {}
     n = int(status.get("epoch") or 0)
     summary = f"{n} epoch{'s' if n != 1 else ''}"
@@ -514,14 +569,19 @@ def finished_panel(run: Run) -> None:
     if state == "done":
         st.success(f"Finished: {summary}.")
     elif state == "cancelled":
-        st.warning(f"Cancelled: {status.get('message', summary)}.")
+        st.warning(f"Cancelled: {md_escape(status.get('message', summary))}.")
+    elif state == "interrupted":
+        st.warning(f"Interrupted after {summary}: {md_escape(status.get('message', ''))}.")
+        interrupted_actions(run, status)
     elif state == "failed":
-        st.error(f"Failed: {status.get('message', 'see log.txt in the run folder')}")
-        if run.log_path.exists():
-            with st.expander("Training log (last lines)"):
-                st.code("\n".join(run.log_path.read_text().splitlines()[-30:]) or "(empty)")
+        st.error(f"Failed: {md_escape(status.get('message', 'see log.txt in the run folder'))}")
     else:
-        st.info(f"State: {state}.")
+        st.info(f"State: {md_escape(str(state))}.")
+    if state in ("failed", "interrupted") and run.log_path.exists():
+        with st.expander("Training log (last lines)"):
+            st.code(_log_tail(run) or "(empty)")
+    for p in status.get("problems", []):
+        st.caption(md_escape(p))
     show_curves(run, metrics)
     if not run.has_checkpoint():
         return
@@ -554,8 +614,8 @@ def finished_panel(run: Run) -> None:
             else:
                 try:
                     jobs.resume(run, int(target))
-                except ValueError as e:
-                    st.error(str(e))
+                except (ValueError, OSError) as e:
+                    st.error(md_escape(str(e)))
                 else:
                     st.rerun()
     if evaluate_clicked:
@@ -620,11 +680,11 @@ def show_evaluation(ev: dict) -> None:
 
 # ----------------------------------------------------------------------------- run card
 def run_summary(run: Run) -> dict:
-    """One row of the runs table (plain values)."""
-    cfg = run.config()
+    """One row of the runs table (plain values; a damaged run gets a row too)."""
+    status = run.state()
+    cfg = run.config_or_none() or {}
     t = cfg.get("train", {})
     m = cfg.get("model", {})
-    status = run.status()
     metrics = run.metrics()
     last = metrics[-1] if metrics else {}
     ev = run.evaluation() or {}
@@ -634,15 +694,15 @@ def run_summary(run: Run) -> dict:
     knn = (ev.get("knn") or {}).get("model")
     created = cfg.get("created_at")
     return {
-        "name": run.name,
+        "name": one_line(run.name, 80),
         "dataset": t.get("dataset"),
         "model": t.get("model") or m.get("name"),
-        "latent": latent,
+        "latent": latent if isinstance(latent, int) else None,
         "epochs": status.get("epoch", last.get("epoch")),
         "state": status.get("state", "unknown"),
-        "final loss": None if final is None or not math.isfinite(final) else round(final, 3),
-        "SSIM": None if ssim is None else round(ssim, 3),
-        "KNN acc": knn,
+        "final loss": _num(final, 3),
+        "SSIM": _num(ssim, 3),
+        "KNN acc": _num(knn, 4),
         "created": datetime.fromtimestamp(created) if created else None,
         "source": "pretrained"
         if is_pretrained(run)
@@ -651,13 +711,13 @@ def run_summary(run: Run) -> dict:
     }
 
 
+def _num(v, digits: int) -> float | None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return round(float(v), digits) if ok else None
+
+
 def runs_table(runs: list[Run]) -> pd.DataFrame:
-    rows = []
-    for r in runs:
-        try:
-            rows.append(run_summary(r))
-        except Exception:  # a run folder being written or deleted right now
-            continue
+    rows = [run_summary(r) for r in runs]
     cols = [
         "name",
         "dataset",
@@ -689,10 +749,12 @@ def run_card(run: Run) -> None:
     s = run_summary(run)
     with st.container(border=True):
         left, right = st.columns([3, 2])
-        left.markdown(f"#### {s['name']}")
+        left.markdown(f"#### {md_escape(s['name'])}")
         left.caption(
-            f"{s['model']} on {s['dataset']} · latent size {s['latent']} · "
-            f"{_epochs(s['epochs'])} · {s['state']} · {s['source']}"
+            md_escape(
+                f"{s['model']} on {s['dataset']} · latent size {s['latent']} · "
+                f"{_epochs(s['epochs'])} · {s['state']} · {s['source']}"
+            )
         )
         c = left.columns(3)
         c[0].metric("Final loss", "–" if s["final loss"] is None else f"{s['final loss']:.2f}")

@@ -65,19 +65,25 @@ def start(
     return run
 
 
+def _busy() -> RunBusyError:
+    return RunBusyError(
+        "This run is still training (or starting): wait for it to finish or cancel it."
+    )
+
+
 def _own(run: Run) -> Run:
     if run.readonly:
         raise RunError(f"{run.name} is a pretrained run and read-only: train your own copy.")
     try:
         return run.acquire()
     except RunBusyError:
-        raise RunBusyError(
-            "This run is still training (or starting): wait for it to finish or cancel it."
-        ) from None
+        raise _busy() from None
 
 
 def resume(run: Run, epochs: int) -> Run:
     """Continue a run from its last checkpoint up to ``epochs`` total epochs."""
+    if run.busy:
+        raise _busy()
     if not run.has_checkpoint():
         raise RunError("This run has no checkpoint to resume from: restart it instead.")
     run.config()  # a damaged config cannot be resumed: one sentence says so
@@ -92,6 +98,8 @@ def resume(run: Run, epochs: int) -> Run:
 
 def restart(run: Run) -> Run:
     """Train an interrupted run that has no checkpoint again from the beginning."""
+    if run.busy:
+        raise _busy()
     if run.has_checkpoint():
         raise RunError("This run has a checkpoint: resume it instead of restarting.")
     run.config()

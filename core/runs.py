@@ -55,6 +55,7 @@ from core.store.schema import STATES, Damaged
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 LIVE = ("queued", "running")
 MAX_NAME = 80
+DATA_FIELDS = ("image_shape", "num_classes", "num_items")  # model settings the data fixes
 
 
 class RunError(ValueError):
@@ -354,6 +355,51 @@ class Run:
         """Remove temp files left by a killed writer (owner only)."""
         return atomic.clean_temp_files(self.path) + atomic.clean_temp_files(self.path / "cache")
 
+    def repair(self) -> None:
+        """Rewrite config.json, status.json and metrics.jsonl from the checkpoint (the
+        commit point of the last finished epoch). Refused while a process owns the run."""
+        self._writable()
+        with RunLock(self.path):
+            ck = read_checkpoint(self.checkpoint_path)  # CheckpointError: one sentence
+            train, mcfg = ck.get("train_config"), ck.get("model_config")
+            try:
+                schema.check_train_section(train, "the checkpoint")
+            except Damaged as e:
+                raise RunDamaged(f"{e}: the run cannot be repaired; delete it") from None
+            if not isinstance(mcfg, dict):
+                raise RunDamaged("The checkpoint has no model config: delete the run.")
+            epoch = int(ck.get("epoch") or 0)
+            old = self.config_or_none() or {}
+            dataset = ck.get("dataset") if isinstance(ck.get("dataset"), dict) else {}
+            atomic.write_json(
+                self.config_path,
+                {
+                    "name": old.get("name", self.id),
+                    "created_at": old.get("created_at", time.time()),
+                    "train": {**train, "data_dir": None},
+                    "model": {
+                        "name": ck["model_name"],
+                        "args": model_args_of(mcfg),
+                        "config": mcfg,
+                    },
+                    "dataset": dataset,
+                    "repaired_at": time.time(),
+                },
+            )
+            self.reconcile(epoch, ck.get("history"))
+            self.clean_temp()
+            done = epoch >= int(train.get("epochs") or 0)
+            atomic.write_json(
+                self.path / "status.json",
+                {
+                    "state": "done" if done else "interrupted",
+                    "epoch": epoch,
+                    "epochs": int(train.get("epochs") or epoch),
+                    "message": f"repaired from the checkpoint of epoch {epoch}",
+                    "updated_at": time.time(),
+                },
+            )
+
     def delete(self) -> None:
         """Delete the run folder; refused while a process owns it."""
         self._writable()
@@ -368,6 +414,13 @@ class Run:
         name = clean_name(new_name)
         self.update_config(name=name)
         return name
+
+
+def model_args_of(model_config: dict) -> dict:
+    """Model settings that rebuild the same network through ``resolve_config``."""
+    args = {k: v for k, v in model_config.items() if k not in DATA_FIELDS}
+    args["conditional"] = bool(model_config.get("num_classes"))
+    return args
 
 
 def _is_run_dir(p: Path, root: Path) -> bool:

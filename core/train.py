@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import math
 import os
 import signal
@@ -273,10 +274,10 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
     checkpoint, and the resume rewrites them from it (``Run.reconcile``).
     """
     last = [0.0]
-    history = [r for r in run.metrics() if r["epoch"] <= trainer.epoch]
+    history: list[dict] = []  # the rows of committed epochs (resumed: from the checkpoint)
 
     def started(t: Trainer):
-        history[:] = [r for r in history if r["epoch"] <= t.epoch]
+        history[:] = [r for r in run.metrics() if r["epoch"] <= t.epoch]
         cfg = run.config()
         cfg["model"]["config"] = t.model_config.to_dict()
         run.update_config(model=cfg["model"], dataset=t.dataset)
@@ -441,7 +442,8 @@ def run_in_dir(
         if resume:
             ck = read_checkpoint(run.checkpoint_path)
             done = int(ck["epoch"])
-            if cfg.epochs <= done:
+            finished = run.status().get("state") == "done"
+            if cfg.epochs < done or (cfg.epochs == done and finished):
                 raise ConfigError(
                     f"This run already has {done} epochs: pass --epochs larger than that."
                 )
@@ -488,8 +490,12 @@ def run_in_dir(
 
 
 def _fail(run: Run, message: str) -> None:
-    with contextlib.suppress(OSError):
+    try:
         run.set_status("failed", message=message)
+    except OSError:  # a full disk: write the status into the blocks it already has
+        st = {**run.status(), "state": "failed", "message": message, "updated_at": time.time()}
+        with contextlib.suppress(OSError):
+            atomic.overwrite_in_place(run.path / "status.json", json.dumps(st).encode())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,8 @@ import streamlit as st
 import torch
 
 from app import compare_ui as ui
-from app.common import all_runs, explain, get_model, run_dataset, run_label
+from app.common import explain, get_model, run_dataset, run_label, usable_runs
+from app.text import html_escape, md_escape
 from core import projections as proj
 
 st.title("Compare two runs")
@@ -28,7 +29,7 @@ Pick two runs to put them side by side:
   difference to the first (green: better).
 """)
 
-runs = all_runs()
+runs = usable_runs()
 if len(runs) < 2:
     st.info("Comparing needs two runs: train another on the **Train** page.")
     st.stop()
@@ -40,7 +41,10 @@ current = st.session_state.get("run_id")
 if "cmp_other_kept" not in st.session_state:  # a fresh page: take ?other= from the URL
     wanted = st.query_params.get("other")
     if wanted and wanted not in ids:
-        st.warning(f"There is no run {wanted!r} (from ?other=): pick the second run below.")
+        st.warning(
+            f"There is no run {md_escape(repr(wanted)[:80])} (from ?other=): pick the second "
+            "run below."
+        )
     st.session_state["cmp_other_kept"] = wanted if wanted in ids else None
 
 left, right = st.columns(2)
@@ -66,8 +70,8 @@ ma, mb = A.metrics(), B.metrics()
 if not ma and not mb:
     st.info("Neither run has finished an epoch yet.")
 else:
-    st.plotly_chart(ui.loss_figure([(f"A: {A.name}", ma), (f"B: {B.name}", mb)]),
-                    key="cmp_loss")  # fmt: skip
+    curves = [(f"A: {html_escape(A.name)}", ma), (f"B: {html_escape(B.name)}", mb)]
+    st.plotly_chart(ui.loss_figure(curves), key="cmp_loss")
 
 # ---- metric cards
 st.subheader("Test metrics")
@@ -75,7 +79,7 @@ evals = {}
 cols = st.columns(2)
 for col, tag, run in zip(cols, "AB", (A, B), strict=True):
     with col:
-        st.markdown(f"**{tag}: {run.name}**")
+        st.markdown(f"**{tag}: {md_escape(run.name)}**")
         ev = run.evaluation()
         evals[tag] = ev
         if ev is not None:
@@ -88,7 +92,7 @@ for col, tag, run in zip(cols, "AB", (A, B), strict=True):
         if st.button(f"Evaluate {tag}", key=f"cmp_eval_{tag}"):
             from core.evaluate import evaluate  # heavy import: only when asked
 
-            with st.spinner(f"Evaluating {run.name} on its test split…"):
+            with st.spinner(f"Evaluating {md_escape(run.name)} on its test split…"):
                 evals[tag] = evaluate(run.path)
 for col, tag in zip(cols, "AB", strict=True):
     if evals[tag] is not None:
@@ -121,7 +125,11 @@ else:
     with torch.no_grad():
         rec_a = model_a.reconstruct(x, y if model_a.conditional else None).cpu()
         rec_b = model_b.reconstruct(x, y if model_b.conditional else None).cpu()
-    for name, imgs in (("Originals", x), (f"A: {A.name}", rec_a), (f"B: {B.name}", rec_b)):
+    for name, imgs in (
+        ("Originals", x),
+        (f"A: {md_escape(A.name)}", rec_a),
+        (f"B: {md_escape(B.name)}", rec_b),
+    ):
         st.image(ui.grid_png(imgs, 12, scale), caption=name)
 
 st.subheader("Decoded grids")
@@ -139,7 +147,7 @@ for col, tag, run, model in zip(cols, "AB", (A, B), (model_a, model_b), strict=T
     with col:
         mode = "samples" if kind == "Prior samples" else "plane"
         imgs, nrow, cap = ui.decoded_grid(model, mode, 64, label)
-        st.markdown(f"**{tag}: {run.name}**")
+        st.markdown(f"**{tag}: {md_escape(run.name)}**")
         if imgs is None:
             st.info(f"No plane for this run: {cap}.")
         else:

@@ -96,9 +96,13 @@ st.markdown(
 )
 if st.button("Train a VAE on digits", type="primary", icon=":material/rocket_launch:"):
     cfg = TrainConfig(dataset="digits", model="mlp-vae", epochs=20, batch_size=64)
-    run = jobs.start(cfg, {"latent_dim": 2}, "first-vae-digits", root=runs_root())
-    st.session_state["train.requested"] = run.id
-    st.switch_page(page_path("train.py"))
+    try:
+        run = jobs.start(cfg, {"latent_dim": 2}, "first-vae-digits", root=runs_root())
+    except (ValueError, OSError) as e:  # a full disk, an unwritable runs folder
+        st.error(str(e))
+    else:
+        st.session_state["train.requested"] = run.id
+        st.switch_page(page_path("train.py"))
 
 st.subheader("Current run")
 run = current_run()

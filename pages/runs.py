@@ -3,11 +3,18 @@ rename it, delete it, download its checkpoint; and upload a checkpoint to make a
 
 import streamlit as st
 
-from app.common import all_runs, explain, is_pretrained, runs_root
-from app.train_ui import LIVE_STATES, find_user_run, runs_table, set_current_run
+from app.common import all_runs, explain, is_pretrained, run_label, runs_root
+from app.text import md_escape, one_line
+from app.train_ui import (
+    LIVE_STATES,
+    find_user_run,
+    interrupted_actions,
+    runs_table,
+    set_current_run,
+)
 from core import jobs
 from core.importer import import_checkpoint
-from core.runs import CheckpointError, RunError
+from core.runs import MAX_NAME, CheckpointError, RunError
 
 st.title("Runs")
 explain(
@@ -31,7 +38,7 @@ another machine.
 
 ss = st.session_state
 if ss.get("runs.flash"):
-    st.success(ss.pop("runs.flash"))
+    st.success(md_escape(ss.pop("runs.flash")))
 runs = all_runs()
 df = runs_table(runs)
 
@@ -90,26 +97,35 @@ else:
     # ------------------------------------------------------------------ one run
     st.subheader("Manage a run")
     ids = list(df["id"])
-    names = dict(
-        zip(df["id"], df["name"] + " (" + df["model"] + ", " + df["dataset"] + ")", strict=True)
-    )
+    by_id = {r.id: r for r in runs}
     if ss.get("runs.target") not in ids:
         ss["runs.target"] = ss.get("run_id") if ss.get("run_id") in ids else ids[0]
-    target = st.selectbox("Run", ids, key="runs.target", format_func=lambda i: names.get(i, i))
+    target = st.selectbox(
+        "Run",
+        ids,
+        key="runs.target",
+        format_func=lambda i: run_label(by_id[i]) if i in by_id else i,
+    )
     run = find_user_run(target)
     if run is not None:
         readonly = run.readonly or is_pretrained(run)
         status = jobs.refresh(run)
+        state = status.get("state", "?")
+        live = state in LIVE_STATES
         st.caption(
-            f"Folder `{run.path}` · {status.get('state', '?')}"
+            md_escape(f"Folder {run.path} · {state}")
             + (" · read-only (pretrained)" if readonly else "")
         )
+        if state in ("damaged", "interrupted"):
+            st.warning(md_escape(status.get("message", "")))
+        for p in status.get("problems", [])[1 if state == "damaged" else 0 :]:
+            st.caption(md_escape(p))
         bar = st.container(horizontal=True, vertical_alignment="center")
         is_current = ss.get("run_id") == run.id
         bar.button(
             "This is the current run" if is_current else "Open (make it the current run)",
             key="runs.open",
-            disabled=is_current,
+            disabled=is_current or state == "damaged",
             on_click=set_current_run,
             args=(run.id,),
             icon=":material/check_circle:",
@@ -126,17 +142,42 @@ else:
             )
         else:
             bar.caption("No checkpoint yet.")
-        if bar.button("Delete…", key="runs.delete", icon=":material/delete:"):
-            if readonly:
-                st.error(f"{run.name} is a pretrained run and read-only: it cannot be deleted.")
-            elif status.get("state") in LIVE_STATES:
-                st.error(f"{run.name} is still training: cancel it on the Train page first.")
+        if (
+            state == "damaged"
+            and run.has_checkpoint()
+            and not readonly
+            and bar.button(
+                "Repair from checkpoint",
+                key="runs.repair",
+                icon=":material/build:",
+                help="Rewrite config.json, status.json and metrics.jsonl from the checkpoint.",
+            )
+        ):
+            try:
+                run.repair()
+            except (RunError, CheckpointError, OSError) as e:
+                st.error(md_escape(str(e)))
             else:
-                ss["runs.confirm_delete"] = run.id
+                ss["runs.flash"] = f"Repaired {one_line(run.name, 80)} from its checkpoint."
+                st.rerun()
+        if state == "interrupted":
+            with bar:
+                interrupted_actions(run, status)
+        if bar.button(
+            "Delete…",
+            key="runs.delete",
+            icon=":material/delete:",
+            disabled=readonly or live,
+            help="Pretrained runs are read-only."
+            if readonly
+            else ("Cancel it on the Train page first." if live else None),
+        ):
+            ss["runs.confirm_delete"] = run.id
         if ss.get("runs.confirm_delete") == run.id:
             with st.container(border=True):
                 st.warning(
-                    f"Delete **{run.name}** with its checkpoint and metrics? This cannot be undone."
+                    f"Delete **{md_escape(run.name)}** with its checkpoint and metrics? This "
+                    "cannot be undone."
                 )
                 confirm = st.container(horizontal=True)
                 if confirm.button("Yes, delete it", key="runs.delete_yes", type="primary"):
@@ -144,24 +185,31 @@ else:
                     try:
                         run.delete()
                     except (RunError, OSError) as e:
-                        st.error(str(e))
+                        st.error(md_escape(str(e)))
                     else:
-                        ss["runs.flash"] = f"Deleted {run.name}."
+                        ss["runs.flash"] = f"Deleted {one_line(run.name, 80)}."
                         st.rerun()
                 if confirm.button("Keep it", key="runs.delete_no"):
                     ss.pop("runs.confirm_delete", None)
                     st.rerun()
 
-        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        new_name = c1.text_input("New name", value=run.name, key=f"runs.name.{run.id}")
-        if c2.button("Rename", key="runs.rename", icon=":material/edit:"):
-            try:
-                run.rename(new_name)
-            except RunError as e:
-                st.error(str(e))
-            else:
-                ss["runs.flash"] = f"Renamed to {new_name.strip()}."
-                st.rerun()
+        if state != "damaged":
+            c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+            new_name = c1.text_input(
+                "New name",
+                value=run.name,
+                key=f"runs.name.{run.id}",
+                max_chars=MAX_NAME,
+                disabled=readonly,
+            )
+            if c2.button("Rename", key="runs.rename", icon=":material/edit:", disabled=readonly):
+                try:
+                    shown_name = run.rename(new_name)
+                except (RunError, OSError) as e:
+                    st.error(md_escape(str(e)))
+                else:
+                    ss["runs.flash"] = f"Renamed to {shown_name}."
+                    st.rerun()
 
 
 # ---------------------------------------------------------------------- upload
@@ -174,8 +222,8 @@ upload = st.file_uploader(
 if upload is not None:
     try:
         new = import_checkpoint(upload.getvalue(), upload.name, root=runs_root())
-    except CheckpointError as e:
-        st.error(str(e))
+    except (CheckpointError, RunError, OSError) as e:
+        st.error(md_escape(str(e)))
     else:
         ss["runs.upload_n"] += 1  # a fresh, empty uploader
         ss["runs.imported"] = new.id
@@ -184,5 +232,5 @@ if upload is not None:
 if ss.get("runs.imported"):
     new = find_user_run(ss.pop("runs.imported"))
     if new is not None:
-        st.success(f"Imported **{new.name}** as a new run (`{new.id}`).")
+        st.success(f"Imported **{md_escape(new.name)}** as a new run ({md_escape(new.id)}).")
         st.button("Open it", key="runs.open_imported", on_click=set_current_run, args=(new.id,))

@@ -7,6 +7,7 @@ server finds it again there.
 import streamlit as st
 
 from app.common import explain, runs_root
+from app.text import md_escape
 from app.train_ui import (
     LIVE_STATES,
     check,
@@ -17,7 +18,6 @@ from app.train_ui import (
     user_runs,
 )
 from core import jobs
-from core.runs import Run
 
 st.title("Train a model")
 explain(
@@ -57,9 +57,13 @@ with form_col:
         if problem:
             st.error(problem)
         else:
-            run = jobs.start(cfg, model_args, name, root=runs_root())
-            st.session_state["train.requested"] = run.id
-            st.toast(f"Started {run.name}.")
+            try:
+                run = jobs.start(cfg, model_args, name, root=runs_root())
+            except (ValueError, OSError) as e:  # refused setting, full disk: one sentence
+                st.error(md_escape(str(e)))
+            else:
+                st.session_state["train.requested"] = run.id
+                st.toast(f"Started {md_escape(run.name)}.")
 
 with watch_col:
     runs = user_runs()
@@ -87,7 +91,7 @@ with watch_col:
         persist_state="session",
         help=f"Your runs, newest first; {busy} training now." if busy else "Your runs.",
     )
-    run = Run(runs_root() / watched)
+    run = next(r for r in runs if r.id == watched)
     if states.get(watched) in LIVE_STATES:
         live_panel(watched)
     else:

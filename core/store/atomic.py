@@ -78,6 +78,18 @@ def write_json(path: str | Path, obj) -> None:
     write_text(path, json.dumps(finite(obj), indent=2, sort_keys=True, allow_nan=False))
 
 
+def overwrite_in_place(path: str | Path, data: bytes) -> None:
+    """Last resort on a full disk: overwrite a small existing file without allocating (no
+    temp file; the bytes go into the blocks the file already has, when it is not shorter).
+    Not atomic: only for a status that would otherwise not be written at all."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
 def clean_temp_files(folder: str | Path, keep_pid: int | None = None) -> int:
     """Remove temp files a killed writer left in ``folder`` (not recursive); returns how
     many. Only call it while no other process writes the folder (its run lock is free or
