@@ -1,41 +1,57 @@
 """``python -m core.train``: the command line of the trainer.
 
-Flags are validated before any run folder exists; a bad value or a conflicting pair of
-flags exits with status 2 and one sentence on stderr.
+Flags are validated before any run folder exists (``core.config.validate_run``, then the
+dataset is loaded into the in-process cache the trainer reads); a bad value, a conflicting
+pair of flags or missing data exits with status 2 and one sentence on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
+import torch
+
 from core import data as datalib
-from core.config import OPTIMIZERS, TrainConfig
-from core.models import MODELS, ConfigError, config_class
-from core.runs import Run
+from core.config import OPTIMIZERS, TrainConfig, model_args_problem, validate_run
+from core.losses import parse_loss
+from core.models import MODELS, ConfigError
+from core.runs import Run, read_checkpoint, runs_dir
 from core.train import run_in_dir, train
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (no usage block)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        self.exit(2, f"error: {message} (see --help).\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The trainer's flags. Every default is None, so ``main`` can tell a flag that was
+    given from one that was not; the help shows the value an omitted flag takes."""
     d = TrainConfig()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m core.train",
         description="Train an autoencoder into a run directory (runs/<id>/: config.json, "
         "status.json, metrics.jsonl, checkpoint.pt).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("data and model")
     g.add_argument(
         "--dataset",
-        default=d.dataset,
-        help=f"one of {', '.join(datalib.DATASET_NAMES)}, or idx:<folder>",
+        default=None,
+        help=f"one of {', '.join(datalib.DATASET_NAMES)}, or idx:<folder> (default: {d.dataset})",
     )
     g.add_argument(
-        "--data-dir", default=None, help="dataset folder (default $LATENTLAB_DATA_DIR or ./data)"
+        "--data-dir",
+        default=None,
+        help="folder of the downloaded datasets (default $LATENTLAB_DATA_DIR or ./data)",
     )
-    g.add_argument("--model", default=d.model, help=f"one of {', '.join(MODELS)}")
+    g.add_argument("--model", default=None, help=f"one of {', '.join(MODELS)} (default: {d.model})")
     g.add_argument(
         "--latent-dim",
         type=int,
@@ -43,18 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="latent size (gumbel-vae: number of categorical variables); "
         "default: the model's preset",
     )
-    g.add_argument("--hidden-dim", type=int, default=None, help="hidden width of MLP/conv layers")
+    g.add_argument(
+        "--hidden-dim",
+        type=int,
+        default=None,
+        help="hidden width of the MLP and conv backbones (not fcconv)",
+    )
     g.add_argument(
         "--arch",
         choices=["mlp", "fcconv", "conv"],
         default=None,
-        help="backbone for ae, gumbel-vae and autodecoder",
+        help="backbone for ae, gumbel-vae and autodecoder (the VAE presets fix their own)",
     )
     g.add_argument(
         "--conditional",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="condition encoder and decoder on the label (one-hot)",
+        help="condition encoder and decoder on the label (one-hot); cvae always is",
     )
     g.add_argument(
         "--class-prior",
@@ -76,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-temperature",
         type=float,
         default=None,
-        help="gumbel-vae: temperature floor of the annealing",
+        help="gumbel-vae: temperature floor of the annealing (at most --temperature)",
     )
     g.add_argument(
         "--anneal-rate",
@@ -87,61 +108,85 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--train-size",
         type=int,
-        default=d.train_size,
-        help="train on this many images only (0 = all)",
+        default=None,
+        help="train on this many images only (default: 0 = all)",
     )
     g.add_argument(
         "--val-size",
         type=int,
-        default=d.val_size,
-        help="test images scored after each epoch (0 = none)",
+        default=None,
+        help=f"test images scored after each epoch (0 = none; default: {d.val_size})",
     )
     o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (also when resuming)")
-    o.add_argument("--batch-size", type=int, default=d.batch_size)
-    o.add_argument("--lr", type=float, default=d.lr, help="learning rate")
-    o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    o.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    o.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"total epochs, also when resuming (default: {d.epochs})",
+    )
+    o.add_argument("--batch-size", type=int, default=None, help=f"(default: {d.batch_size})")
+    o.add_argument("--lr", type=float, default=None, help=f"learning rate (default: {d.lr:g})")
+    o.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=None, help=f"(default: {d.optimizer})"
+    )
+    o.add_argument(
+        "--weight-decay", type=float, default=None, help=f"(default: {d.weight_decay:g})"
+    )
     o.add_argument(
         "--milestones",
         type=int,
         nargs="*",
-        default=[],
-        help="epochs at which the learning rate is multiplied by --lr-gamma",
+        default=None,
+        help="epochs at which the learning rate is multiplied by --lr-gamma (default: none)",
     )
-    o.add_argument("--lr-gamma", type=float, default=d.lr_gamma)
-    o.add_argument("--seed", type=int, default=d.seed)
-    o.add_argument("--device", default=d.device, help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    o.add_argument(
+        "--lr-gamma",
+        type=float,
+        default=None,
+        help=f"learning-rate factor at each milestone, in (0, 1] (default: {d.lr_gamma:g})",
+    )
+    o.add_argument("--seed", type=int, default=None, help=f"(default: {d.seed})")
+    o.add_argument(
+        "--device",
+        default=None,
+        help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps (default: auto)",
+    )
     o.add_argument(
         "--amp",
         action=argparse.BooleanOptionalAction,
-        default=d.amp,
-        help="mixed precision on cuda",
+        default=None,
+        help="mixed precision on cuda (default: on)",
     )
     lo = p.add_argument_group("loss")
     lo.add_argument(
         "--loss",
-        default=d.loss,
-        help="reconstruction term: bce, mse, ssim or a mix like 'bce+0.5*ssim'",
+        default=None,
+        help=f"reconstruction term: bce, mse, ssim or a mix like 'bce+0.5*ssim' "
+        f"(default: {d.loss})",
     )
     lo.add_argument(
         "--ssim-window",
         type=int,
-        default=d.ssim_window,
-        help="SSIM Gaussian window in pixels (odd)",
+        default=None,
+        help=f"SSIM Gaussian window in pixels (odd), for an ssim loss (default: {d.ssim_window})",
     )
     lo.add_argument(
         "--recon-weight",
         type=float,
-        default=d.recon_weight,
-        help="weight of the reconstruction term",
+        default=None,
+        help=f"weight of the reconstruction term (default: {d.recon_weight:g})",
     )
-    lo.add_argument("--kl-weight", type=float, default=d.kl_weight, help="beta, weight of the KL")
+    lo.add_argument(
+        "--kl-weight",
+        type=float,
+        default=None,
+        help=f"beta, weight of the KL (default: {d.kl_weight:g})",
+    )
     lo.add_argument(
         "--kl-warmup",
         type=float,
-        default=d.kl_warmup,
-        help="epochs over which beta ramps up from 0",
+        default=None,
+        help=f"epochs over which beta ramps up from 0 (default: {d.kl_warmup:g})",
     )
     r = p.add_argument_group("runs")
     r.add_argument(
@@ -152,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         default=None,
         metavar="RUN_DIR",
-        help="continue this run up to --epochs, with its optimizer state",
+        help="continue this run up to --epochs, with its optimizer state (takes no other settings)",
     )
     r.add_argument(
         "--run-dir",
@@ -174,36 +219,170 @@ MODEL_FLAGS = (
     "min_temperature",
     "anneal_rate",
 )
+EXISTING_RUN_FLAGS = ("resume", "run_dir", "epochs", "quiet")  # all a resume may be given
+_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def _flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    """Names of the flags given on the command line (every default is None)."""
+    return [k for k, v in vars(args).items() if v is not None and k != "quiet"]
+
+
+def _new_run_settings(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
+    """TrainConfig and model settings of a new run, refusing flags that do not apply."""
+    cfg = TrainConfig(
+        **{k: v for k, v in vars(args).items() if k in _TRAIN_FIELDS and v is not None}
+    )
+    cfg.validate()
+    margs = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    problem = model_args_problem(cfg.model, margs, flags=True)
+    if problem:
+        raise ConfigError(problem)
+    if cfg.model == "ae":
+        for k in ("kl_weight", "kl_warmup"):
+            if getattr(args, k) is not None:
+                raise ConfigError(f"{_flag(k)} does not apply to ae, which has no KL term.")
+    if args.lr_gamma is not None and not args.milestones:
+        raise ConfigError("--lr-gamma does not apply without --milestones: give both or neither.")
+    if args.ssim_window is not None and "ssim" not in parse_loss(cfg.loss):
+        raise ConfigError(
+            f"--ssim-window does not apply to --loss {cfg.loss}, which has no ssim term."
+        )
+    if args.amp and cfg.device.strip() in ("cpu", "mps"):
+        raise ConfigError(f"--amp works on CUDA only, not with --device {cfg.device}.")
+    if args.data_dir is not None and (cfg.dataset == "digits" or cfg.dataset.startswith("idx:")):
+        where = "bundled with scikit-learn" if cfg.dataset == "digits" else "named by idx:<folder>"
+        raise ConfigError(f"--data-dir does not apply to {cfg.dataset}, which is {where}.")
+    return cfg, margs
+
+
+def _check_runs_dir(root: str | None) -> None:
+    """Refuse a runs folder that cannot hold a new run, before anything is created."""
+    path = runs_dir(root)
+    probe = path
+    while not probe.exists():
+        if probe.is_symlink():  # a dangling link
+            raise ConfigError(f"The runs folder {path} is a broken link: pass another --runs-dir.")
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(
+            f"The runs folder {path} is not a folder ({probe} is a file): pass another --runs-dir."
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"Cannot write to {probe}: pass a --runs-dir you can write to.")
+
+
+def _load_data(cfg: TrainConfig) -> None:
+    """Load both splits now (downloading if needed) so missing or damaged data is reported
+    before a run folder exists; the trainer then reads them from the in-process cache."""
+    for split in ("train", "test"):
+        datalib.load(cfg.dataset, split, cfg.data_dir)
+
+
+def _existing_run_flags(args: argparse.Namespace) -> None:
+    """A --resume / --run-dir invocation takes no settings but --epochs and --quiet."""
+    extra = [k for k in _given(args) if k not in EXISTING_RUN_FLAGS]
+    mode = "--resume" if args.resume is not None else "--run-dir"
+    if args.resume is not None and args.run_dir is not None:
+        raise ConfigError("Give --resume or --run-dir, not both.")
+    if extra:
+        raise ConfigError(
+            f"{_flag(extra[0])} cannot be given with {mode}: the run keeps the settings in its "
+            f"config.json (only --epochs and --quiet apply)."
+        )
+
+
+def _existing_run(args: argparse.Namespace) -> tuple[Run, int | None]:
+    """Check a --resume / --run-dir invocation completely, changing nothing."""
+    run = Run(Path(args.resume if args.resume is not None else args.run_dir))
+    if not run.exists:
+        raise ConfigError(f"{run.path} is not a run directory (no config.json).")
+    conf = run.config()
+    try:
+        train_conf, model_conf = conf["train"], conf["model"]
+        cfg = TrainConfig(**train_conf)
+        model_args = model_conf.get("args") or {}
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(
+            f"{run.path / 'config.json'} is damaged ({type(e).__name__}: {e}): it cannot be "
+            f"trained or resumed."
+        ) from None
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    validate_run(cfg, model_args)
+    if args.resume is not None:
+        ck = read_checkpoint(run.checkpoint_path)
+        done = ck.get("epoch")
+        if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+            raise ConfigError(f"{run.checkpoint_path} does not say how many epochs it holds.")
+        finished = run.status().get("state") == "done"  # else the last epoch may need closing
+        if cfg.epochs < done or (cfg.epochs == done and finished):
+            raise ConfigError(
+                f"This run already has {done} epochs: pass --epochs larger than that."
+            )
+    _load_data(cfg)
+    return run, args.epochs
+
+
+def _refuse_queued(path: Path, message: str) -> None:
+    """A run that ``core.jobs.start`` queued for this process but that cannot train is
+    marked failed with the reason; a run in any other state is left as it is."""
+    run = Run(path)
+    with contextlib.suppress(Exception):
+        run.acquire()  # the lock core.jobs handed down, or a free one; never another's run
+        try:
+            if run.exists and run.status().get("state") == "queued":
+                run.set_status("failed", message=message)
+        finally:
+            run.release()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
     try:
-        if args.run_dir or args.resume:
-            run = Run(Path(args.run_dir or args.resume))
-            if not run.exists:
-                raise ConfigError(f"{run.path} is not a run directory (no config.json).")
-            given = "--epochs" in (argv if argv is not None else sys.argv)
-            run_in_dir(
-                run,
-                resume=bool(args.resume),
-                epochs=args.epochs if given else None,
-                progress=not args.quiet,
-            )
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a command line argparse could not read
+        return e.code if isinstance(e.code, int) else 2
+    run: Run | None = None
+    fresh = args.resume is None and args.run_dir is None
+    try:
+        if not fresh:
+            _existing_run_flags(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        if not fresh:
+            run, epochs = _existing_run(args)
         else:
-            names = {f.name for f in fields(TrainConfig)}
-            cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-            margs = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
-            known = (
-                {f.name for f in fields(config_class(cfg.model))} if cfg.model in MODELS else set()
-            )
-            for k in list(margs):
-                if k not in known and k != "conditional":
-                    raise ConfigError(f"--{k.replace('_', '-')} does not apply to {cfg.model}.")
+            cfg, margs = _new_run_settings(args)
+            validate_run(cfg, margs)
+            _check_runs_dir(args.runs_dir)
+            _load_data(cfg)
+    except (ConfigError, datalib.DatasetError, ValueError) as e:
+        if args.run_dir is not None:
+            _refuse_queued(Path(args.run_dir), str(e))
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        if fresh:
             run = train(cfg, margs, name=args.name, root=args.runs_dir, progress=not args.quiet)
+        else:
+            assert run is not None
+            run_in_dir(run, resume=args.resume is not None, epochs=epochs, progress=not args.quiet)
     except (ConfigError, datalib.DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (FloatingPointError, MemoryError, OSError, torch.OutOfMemoryError) as e:
+        text = " ".join(str(e).split()) or type(e).__name__
+        print(f"error: training failed ({type(e).__name__}: {text}).", file=sys.stderr)
+        return 1
     st = run.status()
     print(f"{st['state']}: {run.path}")
     return 0 if st["state"] in ("done", "cancelled") else 1

@@ -1,21 +1,44 @@
 """Training settings (``TrainConfig``), their validation and the device choice.
 
-One home for "is this setting allowed": the command line (``core.cli``), ``core.train.train``,
-``core.jobs.start`` and the Train page all call ``TrainConfig.validate``.
+One home for "is this setting allowed". ``TrainConfig.validate`` checks the training
+settings alone; ``validate_run`` checks everything a run needs before anything is created:
+the training settings, the model settings against the dataset's real image shape, number
+of classes and training-set size (looked up without loading the data), and a memory
+estimate. The command line (``core.cli``), ``core.train.train``, ``core.jobs.start`` and
+the Train page call it; a refusal is a ``ConfigError`` (or ``DatasetError``) of one sentence.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import os
+import re
+from dataclasses import dataclass, field, fields
 
 import torch
 
 from core import data as datalib
 from core.losses import parse_loss
-from core.models import MODELS, ConfigError
+from core.models import MODELS, ConfigError, ModelConfig, count_parameters, resolve_config
+from core.models.base import check_float, check_int, is_int
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+
+# Sanity caps: far above any useful value, low enough that a typo or an attack is refused
+# with a sentence instead of an allocation failure.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_IMAGES = 1_000_000_000  # train_size / val_size
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 1.0
+MAX_LOSS_WEIGHT = 1e6  # recon_weight, kl_weight and the weights inside a loss spec
+MAX_SSIM_WINDOW = 101
+MAX_SEED = 2**63 - 1
+MAX_PARAMS = 50_000_000
+"""Default cap on a model's parameter count (``$LATENTLAB_MAX_PARAMS`` overrides it)."""
+
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,4})?)$")
 
 
 @dataclass
@@ -48,9 +71,16 @@ class TrainConfig:
     data_dir: str | None = None
 
     def validate(self) -> None:
+        """Check every training setting on its own (types, finiteness, ranges, the device);
+        raises ConfigError with one sentence. ``validate_run`` adds the checks that need
+        the model and the dataset."""
+
         def bad(msg):
             raise ConfigError(msg)
 
+        for name in ("dataset", "model", "optimizer", "loss", "device"):
+            if not isinstance(getattr(self, name), str):
+                bad(f"{name} must be a string, got {getattr(self, name)!r}.")
         if self.model not in MODELS:
             bad(f"Unknown model '{self.model}': choose one of {', '.join(MODELS)}.")
         if self.dataset not in datalib.DATASET_NAMES and not self.dataset.startswith("idx:"):
@@ -58,40 +88,262 @@ class TrainConfig:
                 f"Unknown dataset '{self.dataset}': choose one of "
                 f"{', '.join(datalib.DATASET_NAMES)}, or idx:<folder>."
             )
-        if self.epochs < 1:
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            bad(f"data_dir must be a folder name, got {self.data_dir!r}.")
+        if is_int(self.epochs) and self.epochs < 1:
             bad(f"Epochs must be at least 1, got {self.epochs}.")
-        if self.batch_size < 1:
+        check_int("Epochs", self.epochs, 1, MAX_EPOCHS)
+        if is_int(self.batch_size) and self.batch_size < 1:
             bad(f"Batch size must be at least 1, got {self.batch_size}.")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
+        check_int("Batch size", self.batch_size, 1, MAX_BATCH_SIZE)
+        lr_ok = isinstance(self.lr, int | float) and not isinstance(self.lr, bool)
+        if not (lr_ok and self.lr > 0 and math.isfinite(self.lr)):
             bad(f"Learning rate must be a positive number, got {self.lr}.")
+        check_float("Learning rate", self.lr, 0.0, MAX_LR, lo_open=True)
         if self.optimizer not in OPTIMIZERS:
             bad(f"Unknown optimizer '{self.optimizer}': choose one of {', '.join(OPTIMIZERS)}.")
-        if self.recon_weight < 0 or self.kl_weight < 0 or self.kl_warmup < 0:
-            bad("Loss weights and the KL warm-up must be zero or positive.")
-        if self.ssim_window < 1 or self.ssim_window % 2 == 0:
-            bad(f"The SSIM window must be a positive odd number, got {self.ssim_window}.")
-        if any(m < 1 for m in self.milestones):
+        check_float("Weight decay", self.weight_decay, 0.0, MAX_WEIGHT_DECAY)
+        if not isinstance(self.milestones, list | tuple):
+            bad(f"milestones must be a list of epoch numbers, got {self.milestones!r}.")
+        if any(is_int(m) and m < 1 for m in self.milestones):
             bad("Learning-rate milestones are epoch numbers of 1 or more.")
-        if self.train_size < 0 or self.val_size < 0:
-            bad("train_size and val_size must be zero or positive.")
-        parse_loss(self.loss)
+        for m in self.milestones:
+            check_int("A learning-rate milestone", m, 1, MAX_EPOCHS)
+        check_float("The learning-rate factor lr_gamma", self.lr_gamma, 0.0, 1.0, lo_open=True)
+        for what, v in (("recon_weight", self.recon_weight), ("kl_weight", self.kl_weight)):
+            if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+                bad("Loss weights and the KL warm-up must be zero or positive.")
+            check_float(f"The loss weight {what}", v, 0.0, MAX_LOSS_WEIGHT)
+        if isinstance(self.kl_warmup, int | float) and self.kl_warmup < 0:
+            bad("Loss weights and the KL warm-up must be zero or positive.")
+        check_float("The KL warm-up (epochs)", self.kl_warmup, 0.0, float(MAX_EPOCHS))
+        if not is_int(self.ssim_window) or self.ssim_window < 1 or self.ssim_window % 2 == 0:
+            bad(f"The SSIM window must be a positive odd number, got {self.ssim_window}.")
+        check_int("The SSIM window", self.ssim_window, 1, MAX_SSIM_WINDOW)
+        check_int("seed", self.seed, 0, MAX_SEED)
+        if not isinstance(self.amp, bool):
+            bad(f"amp must be true or false, got {self.amp!r}.")
+        for name in ("train_size", "val_size"):
+            v = getattr(self, name)
+            if is_int(v) and v < 0:
+                bad("train_size and val_size must be zero or positive.")
+            check_int(name, v, 0, MAX_IMAGES)
+        for term, weight in parse_loss(self.loss).items():
+            check_float(f"The weight of {term} in the loss", weight, 0.0, MAX_LOSS_WEIGHT)
         pick_device(self.device)
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """cuda > mps > cpu for "auto"; an explicit name must be available."""
+    """cuda > mps > cpu for "auto"; an explicit name (cpu, cuda, cuda:N, mps) must be
+    available here. Anything else is a ConfigError of one sentence."""
+    if not isinstance(name, str) or not _DEVICE.match(name.strip()):
+        raise ConfigError(f"Unknown device {name!r}: use {DEVICES}.")
+    name = name.strip()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"Unknown device '{name}': use auto, cpu, cuda or mps.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("No CUDA GPU is visible here: use --device auto or --device cpu.")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("No CUDA GPU is visible here: use --device auto or --device cpu.")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(
+                f"There is no GPU {dev.index} here ({count} visible): use cuda:0 to "
+                f"cuda:{count - 1}, or auto."
+            )
+    if dev.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ConfigError("Apple's MPS backend is not available here: use --device cpu.")
     return dev
+
+
+# ----------------------------------------------------------------------------- model settings
+_FROM_DATA = ("image_shape", "num_classes", "num_items")
+
+
+def _flag(key: str, flags: bool) -> str:
+    return f"--{key.replace('_', '-')}" if flags else key
+
+
+def model_args_problem(model: str, model_args: dict, flags: bool = False) -> str | None:
+    """The one-sentence reason ``model_args`` do not fit ``model``, or None.
+
+    Refused: settings the model does not have, settings the data decides (image shape,
+    classes, table size), a backbone other than a VAE preset's own, widths that the chosen
+    backbone does not use, and an unconditional ``cvae``. ``flags`` names settings as
+    command-line flags (``--hidden-dim``) instead of config keys (``hidden_dim``).
+    """
+    if model not in MODELS:
+        return f"Unknown model '{model}': choose one of {', '.join(MODELS)}."
+    if not isinstance(model_args, dict):
+        return f"Model settings must be a mapping of names to values, got {model_args!r}."
+    model_args = {k: v for k, v in model_args.items() if v is not None}  # None: the preset
+    cfg_cls, _, preset, _ = MODELS[model]
+    known = {f.name for f in fields(cfg_cls)} - set(_FROM_DATA)
+    for key in model_args:
+        if key in _FROM_DATA:
+            return f"{key} is set from the dataset, not by hand: drop it from the model settings."
+        if key != "conditional" and key not in known:
+            return f"{_flag(key, flags)} does not apply to {model}."
+    cond = model_args.get("conditional")
+    if cond is not None and not isinstance(cond, bool):
+        return f"conditional must be true or false, got {cond!r}."
+    if model == "cvae" and cond is False:
+        drop = "--no-conditional" if flags else "conditional=False"
+        return (
+            f"cvae is conditional by definition: drop {drop}, or use mlp-vae for an "
+            "unconditional MLP VAE."
+        )
+    default_arch = preset.get("arch", cfg_cls().arch)
+    arch = model_args.get("arch", default_arch)
+    if cfg_cls.__name__ == "VAEConfig" and arch != default_arch:  # the presets fix it
+        same = [
+            m
+            for m, (c, _, p, _) in MODELS.items()
+            if c is cfg_cls and p.get("arch") == arch and not p.get("conditional")
+        ]
+        other = f": use {same[0]} for that backbone" if same else ""
+        return (
+            f"{_flag('arch', flags)} does not apply to {model}, whose backbone is "
+            f"{default_arch}{other}."
+        )
+    unused = {
+        "hidden_dim": arch == "fcconv",
+        "enc_channels": arch != "fcconv",
+        "dec_channels": arch != "fcconv",
+        "channels": arch != "conv",
+    }
+    for key, is_unused in unused.items():
+        if is_unused and model_args.get(key) is not None:
+            return f"{_flag(key, flags)} does not apply to {model} with the {arch} backbone."
+    return None
+
+
+# ----------------------------------------------------------------------------- memory
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Rough bytes a training run needs (float32 throughout): the model with its gradients
+    and optimizer state, the dataset's tensors, and one batch's activations."""
+
+    parameters: int
+    model_bytes: int
+    data_bytes: int
+    activation_bytes: int
+
+    @property
+    def total(self) -> int:
+        return self.model_bytes + self.data_bytes + self.activation_bytes
+
+
+def max_params() -> int:
+    """The parameter cap: ``$LATENTLAB_MAX_PARAMS`` (a whole number, underscores allowed),
+    else 50,000,000; read the same way as ``core.store.checkpoint.max_params``."""
+    raw = os.environ.get("LATENTLAB_MAX_PARAMS", "").strip().replace("_", "")
+    if re.fullmatch(r"[0-9]{1,15}", raw) and int(raw) > 0:
+        return int(raw)
+    return MAX_PARAMS
+
+
+def available_memory() -> int:
+    """Bytes of memory free for a new run (psutil's ``available``)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def estimate_memory(
+    cfg: TrainConfig, model_config: ModelConfig, info: datalib.DatasetInfo
+) -> MemoryEstimate:
+    """A rough upper bound of the memory training ``model_config`` on ``info`` takes."""
+    params = count_parameters(cfg.model, model_config)
+    states = 1 if cfg.optimizer == "sgd" else 2  # momentum, or Adam's two moments
+    model_bytes = params * 4 * (2 + states)  # weights, gradients, optimizer state
+    c, h, w = info.image_shape
+    d = c * h * w
+    # both splits as float32 (kept in the loader's cache), the uint8 source while converting,
+    # and the copy a --train-size subset makes
+    data_bytes = (info.train_size + info.test_size) * d * 5
+    if cfg.train_size and cfg.train_size < info.train_size:
+        data_bytes += cfg.train_size * d * 4
+    mc = model_config
+    k = mc.num_classes
+    if mc.arch == "mlp":
+        widths = 2 * mc.hidden_dim + k
+    elif mc.arch == "fcconv":
+        widths = mc.enc_channels + mc.dec_channels + k * h * w
+    else:
+        conv = sum(ch * (h >> (i + 1)) * (w >> (i + 1)) for i, ch in enumerate(mc.channels))
+        widths = 2 * conv + 2 * mc.hidden_dim + k * h * w
+    z = mc.latent_dim * getattr(mc, "categories", 1)
+    per_sample = 8 * d + 2 * widths + 6 * z  # input, logits, loss terms; both passes
+    batch = max(cfg.batch_size, min(cfg.val_size, 2048))  # validation runs 2048 at a time
+    activation_bytes = batch * per_sample * 4 * 2
+    return MemoryEstimate(params, model_bytes, data_bytes, activation_bytes)
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+# ----------------------------------------------------------------------------- the one check
+def validate_run(cfg: TrainConfig, model_args: dict | None = None) -> ModelConfig:
+    """Every check a training run can pass or fail before anything is created.
+
+    Checks the training settings (``TrainConfig.validate``), the model settings against the
+    model (``model_args_problem``) and against the dataset's real image shape, number of
+    classes and training-set size (``core.data.dataset_info``: constants for the registry
+    datasets, the IDX headers of an ``idx:`` folder; the images are not loaded), the batch
+    size against the training images, and the memory estimate against the parameter cap
+    (``$LATENTLAB_MAX_PARAMS``) and the memory free here.
+
+    Returns:
+        The resolved model config the run will build.
+
+    Raises:
+        ConfigError or core.data.DatasetError (both ValueError), with one sentence.
+    """
+    cfg.validate()
+    args = dict(model_args or {})
+    problem = model_args_problem(cfg.model, args)
+    if problem:
+        raise ConfigError(problem)
+    info = datalib.dataset_info(cfg.dataset)
+    if cfg.train_size > info.train_size:
+        raise ConfigError(
+            f"train_size {cfg.train_size:,} is more than the {info.train_size:,} training images "
+            f"of {cfg.dataset}: use 0 for all of them, or a smaller number."
+        )
+    n_train = cfg.train_size or info.train_size
+    if cfg.batch_size > n_train:
+        raise ConfigError(
+            f"Batch size {cfg.batch_size} is larger than the {n_train} training images: "
+            f"use --batch-size {n_train} or less."
+        )
+    model_config = resolve_config(
+        cfg.model,
+        image_shape=info.image_shape,
+        num_classes=info.num_classes,
+        num_items=n_train,
+        **args,
+    )
+    est = estimate_memory(cfg, model_config, info)
+    cap = max_params()
+    if est.parameters > cap:
+        raise ConfigError(
+            f"{cfg.model} with these settings has {est.parameters:,} parameters, more than the "
+            f"limit of {cap:,} (LATENTLAB_MAX_PARAMS): use a smaller latent size or width."
+        )
+    free = available_memory()
+    if est.total > free:
+        raise ConfigError(
+            f"Training this needs about {_gb(est.total)} of memory (model and optimizer "
+            f"{_gb(est.model_bytes)}, data {_gb(est.data_bytes)}, one batch "
+            f"{_gb(est.activation_bytes)}) but {_gb(free)} is free: use a smaller model, "
+            f"batch size or train_size."
+        )
+    return model_config

@@ -37,6 +37,7 @@ import shutil
 import threading
 import urllib.error
 import urllib.request
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,10 +51,13 @@ __all__ = [
     "DATASET_NAMES",
     "DOWNLOAD_TIMEOUT_S",
     "DatasetError",
+    "DatasetInfo",
     "ImageData",
     "class_names",
     "clear_cache",
+    "dataset_info",
     "default_data_dir",
+    "idx_max_bytes",
     "image_shape",
     "load",
 ]
@@ -101,15 +105,38 @@ class _Spec:
     title: str  # human name used in messages
     shape: tuple[int, int, int]  # (C, H, W)
     torchvision_class: str | None  # class name in torchvision.datasets, None if not torchvision
+    sizes: tuple[int, int] = (0, 0)  # images in the (train, test) splits
+    num_classes: int = 10
 
 
 _SPECS: dict[str, _Spec] = {
-    "mnist": _Spec("MNIST", (1, 28, 28), "MNIST"),
-    "fashion-mnist": _Spec("Fashion-MNIST", (1, 28, 28), "FashionMNIST"),
-    "kmnist": _Spec("KMNIST", (1, 28, 28), "KMNIST"),
-    "cifar10": _Spec("CIFAR-10", (3, 32, 32), "CIFAR10"),
-    "digits": _Spec("digits", (1, 8, 8), None),
+    "mnist": _Spec("MNIST", (1, 28, 28), "MNIST", (60000, 10000)),
+    "fashion-mnist": _Spec("Fashion-MNIST", (1, 28, 28), "FashionMNIST", (60000, 10000)),
+    "kmnist": _Spec("KMNIST", (1, 28, 28), "KMNIST", (60000, 10000)),
+    "cifar10": _Spec("CIFAR-10", (3, 32, 32), "CIFAR10", (50000, 10000)),
+    "digits": _Spec("digits", (1, 8, 8), None, (1437, 360)),  # 1797 images, every 5th is test
 }
+
+IDX_MAX_BYTES = 2 << 30
+"""Default cap on the data an IDX file may announce (2 GiB; ``$LATENTLAB_MAX_IDX_BYTES``)."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a training run needs to know about a dataset, found without loading it.
+
+    Attributes:
+        name: the dataset name as given.
+        image_shape: (C, H, W) of one image.
+        num_classes: number of labels.
+        train_size / test_size: images in the train and test splits.
+    """
+
+    name: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    train_size: int
+    test_size: int
 
 
 # ----------------------------------------------------------------------------- ImageData
@@ -246,15 +273,81 @@ def image_shape(name: str) -> tuple[int, int, int]:
     path = _idx_path(folder, _IDX_FILES["train"][0]) or _idx_path(folder, _IDX_FILES["test"][0])
     if path is None:
         raise _idx_missing_error(folder, _IDX_FILES["train"][0])
-    try:
-        with _open_maybe_gzip(path) as fh:
-            header = fh.read(16)
-    except (OSError, EOFError) as exc:
-        raise DatasetError(
-            f"Could not read {_show(path)} ({_reason(exc)}): replace it with an intact copy."
-        ) from exc
-    dims = _idx_header(header, path, expect_magic=2051)
+    dims = _idx_dims(path, 2051)
     return (1, dims[1], dims[2])
+
+
+def idx_max_bytes() -> int:
+    """The most data bytes an IDX file may announce: ``$LATENTLAB_MAX_IDX_BYTES`` or 2 GiB."""
+    raw = os.environ.get("LATENTLAB_MAX_IDX_BYTES", "").strip()
+    if not raw:
+        return IDX_MAX_BYTES
+    try:
+        value = int(float(raw))
+    except (ValueError, OverflowError):
+        value = 0
+    if value < 1:
+        raise DatasetError(
+            f"LATENTLAB_MAX_IDX_BYTES is {raw!r}: set it to a positive number of bytes, or "
+            f"unset it for the default of {IDX_MAX_BYTES}."
+        )
+    return value
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Image shape, number of classes and split sizes of a dataset, without loading it.
+
+    The registry datasets are described by constants; an ``idx:<folder>`` has its four IDX
+    headers read (a few bytes each) and its label files, which are checked against their
+    headers first, so a file that announces more than :func:`idx_max_bytes` is refused
+    before anything is inflated.
+
+    Raises:
+        DatasetError: unknown name, or an ``idx:`` folder whose files are missing,
+            malformed, too large or inconsistent with each other.
+    """
+    kind, folder = _parse_name(name)
+    if kind != "idx":
+        spec = _SPECS[kind]
+        return DatasetInfo(name, spec.shape, spec.num_classes, *spec.sizes)
+    assert folder is not None
+    counts: dict[str, int] = {}
+    shape: tuple[int, int] | None = None
+    for split in SPLITS:
+        image_stem, label_stem = _IDX_FILES[split]
+        image_path = _idx_path(folder, image_stem)
+        if image_path is None:
+            raise _idx_missing_error(folder, image_stem)
+        label_path = _idx_path(folder, label_stem)
+        if label_path is None:
+            raise _idx_missing_error(folder, label_stem)
+        n, h, w = _idx_dims(image_path, 2051)
+        (m,) = _idx_dims(label_path, 2049)
+        if n != m:
+            raise DatasetError(
+                f"{_show(image_path)} announces {n} images but {_show(label_path)} announces "
+                f"{m} labels: use files of the same split."
+            )
+        if min(h, w) < 1:
+            raise DatasetError(
+                f"{_show(image_path)} announces images of {h}x{w} pixels: replace it with an "
+                f"IDX image file of non-empty images."
+            )
+        if shape is not None and shape != (h, w):
+            raise DatasetError(
+                f"The train images in {_show(folder)} are {shape[0]}x{shape[1]} but the test "
+                f"images are {h}x{w}: use train and test files of the same dataset."
+            )
+        shape = (h, w)
+        counts[split] = n
+    assert shape is not None
+    if counts["train"] < 1:
+        raise DatasetError(
+            f"The training split in {_show(folder)} holds no images: put a non-empty "
+            f"train-images-idx3-ubyte in it."
+        )
+    classes = len(_idx_label_values(folder))
+    return DatasetInfo(name, (1, *shape), classes, counts["train"], counts["test"])
 
 
 def class_names(name: str) -> list[str]:
@@ -507,14 +600,34 @@ def _make_dir(path: Path) -> None:
 
 
 def _gunzip(src: Path, dest: Path) -> None:
-    """Decompress ``src`` (or copy it if not gzipped) to ``dest`` atomically."""
+    """Decompress the IDX file ``src`` (or copy it if not gzipped) to ``dest`` atomically.
+
+    Its IDX header is read and checked first (magic number, dimensions, the size cap of
+    :func:`idx_max_bytes`), and then exactly the announced number of bytes is inflated, so
+    a small archive that inflates to gigabytes is refused before it is written out."""
     tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}-{threading.get_ident()}")
+    magic = 2049 if "labels" in dest.name else 2051
     try:
-        opener = gzip.open if src.suffix == ".gz" else open
-        with opener(src, "rb") as rfh, open(tmp, "wb") as wfh:
-            shutil.copyfileobj(rfh, wfh, 1 << 20)
+        with _open_maybe_gzip(src) as rfh, open(tmp, "wb") as wfh:
+            dims = _idx_read_header(rfh, src, magic)
+            wfh.write(magic.to_bytes(4, "big"))
+            wfh.write(b"".join(d.to_bytes(4, "big") for d in dims))
+            left = int(np.prod(dims, dtype=object))
+            while left > 0:
+                chunk = rfh.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                wfh.write(chunk)
+                left -= len(chunk)
+            extra = rfh.read(1)
+        if left or extra:
+            raise DatasetError(
+                f"{_show(src)} holds {'less' if left else 'more'} data than its IDX header "
+                f"announces ({'x'.join(map(str, dims))} bytes): replace {src.name} with an "
+                f"intact copy (or delete it so it is downloaded again)."
+            )
         os.replace(tmp, dest)
-    except (OSError, EOFError) as exc:
+    except _IDX_READ_ERRORS as exc:
         raise DatasetError(
             f"Could not decompress {_show(src)} to {_show(dest)} ({_reason(exc)}): replace "
             f"{src.name} with an intact copy (or delete it so it is downloaded again), or pass "
@@ -591,6 +704,13 @@ def _load_mnist_like(
     cls = _torchvision_class(kind)
     raw = root / cls.__name__ / "raw"
     _prepare_mnist_like(kind, raw, download, mirror, table)
+    for stem, magic in zip(_IDX_FILES[split], (2051, 2049), strict=True):
+        try:  # header and length first: torchvision reads a whole file into memory
+            _idx_dims(raw / stem, magic)
+        except DatasetError as exc:
+            raise DatasetError(
+                f"Could not read {_SPECS[kind].title} from {_show(raw)}: {exc}"
+            ) from exc
     try:
         dataset = cls(root=str(root), train=split == "train", download=False)
     except (RuntimeError, AssertionError, ValueError, TypeError, OSError) as exc:
@@ -739,38 +859,125 @@ def _open_maybe_gzip(path: Path) -> Any:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def _idx_header(data: bytes, path: Path, expect_magic: int) -> list[int]:
-    """Check an IDX header (magic number, sizes) and return the dimensions."""
-    kind = "image" if expect_magic == 2051 else "label"
+_IDX_MAX_RATIO = 200  # image data compresses 2-50x; zero padding that inflates more is a bomb
+_IDX_BOMB_FLOOR = 64 << 20  # small files may be all zeros: the ratio counts only above this
+_IDX_UBYTE = 0x08  # the IDX type code of unsigned bytes, the only one the lab reads
+_IDX_READ_ERRORS = (OSError, EOFError, zlib.error)  # gzip raises all three on broken files
+
+
+def _idx_kind(expect_magic: int) -> str:
+    return "image" if expect_magic == 2051 else "label"
+
+
+def _not_idx(path: Path, expect_magic: int, magic: int | None) -> DatasetError:
+    kind = _idx_kind(expect_magic)
+    return DatasetError(
+        f"{_show(path)} is not an IDX {kind} file (magic number {magic}, expected "
+        f"{expect_magic}): replace it with an MNIST-style {kind} file of unsigned bytes."
+    )
+
+
+def _idx_read_header(fh: Any, path: Path, expect_magic: int) -> list[int]:
+    """Read an IDX header from the open (possibly gzipped) stream ``fh`` and check it: the
+    magic number (unsigned bytes, ``expect_magic``'s number of dimensions), complete
+    dimensions, and a data size within :func:`idx_max_bytes`. Returns the dimensions and
+    leaves ``fh`` at the first data byte; nothing past the header is read."""
     ndim = expect_magic & 0xFF
-    head = 4 * (1 + ndim)
-    magic = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
-    if magic != expect_magic or len(data) < head:
+    head = fh.read(4)
+    if len(head) < 4:
         raise DatasetError(
-            f"{_show(path)} is not an IDX {kind} file (magic number {magic}, expected "
-            f"{expect_magic}): replace it with an MNIST-style {kind} file of unsigned bytes."
+            f"{_show(path)} ends before its IDX header ({len(head)} of 4 magic bytes): "
+            f"replace it with an intact copy."
         )
-    return [int.from_bytes(data[4 * (i + 1) : 4 * (i + 2)], "big") for i in range(ndim)]
+    magic = int.from_bytes(head, "big")
+    if magic != expect_magic:
+        if head[:2] == b"\x00\x00" and head[3] == ndim and head[2] != _IDX_UBYTE:
+            raise DatasetError(
+                f"{_show(path)} holds IDX data of type 0x{head[2]:02x}, not unsigned bytes "
+                f"(0x08): convert it to an MNIST-style file of unsigned bytes."
+            )
+        raise _not_idx(path, expect_magic, magic)
+    raw = fh.read(4 * ndim)
+    if len(raw) < 4 * ndim:
+        raise DatasetError(
+            f"{_show(path)} ends inside its IDX header ({4 + len(raw)} of {4 + 4 * ndim} "
+            f"bytes): replace it with an intact copy."
+        )
+    dims = [int.from_bytes(raw[4 * i : 4 * (i + 1)], "big") for i in range(ndim)]
+    size = 1
+    for d in dims:
+        size *= d
+    cap = idx_max_bytes()
+    if size > cap:
+        raise DatasetError(
+            f"{_show(path)} announces {'x'.join(map(str, dims))} = {size} bytes of data, "
+            f"more than the {cap}-byte limit for one IDX file: use a smaller file, or raise "
+            f"LATENTLAB_MAX_IDX_BYTES if it is genuine."
+        )
+    if path.suffix == ".gz" and size > _IDX_BOMB_FLOOR:
+        packed = max(path.stat().st_size, 1)
+        if size > _IDX_MAX_RATIO * packed:
+            raise DatasetError(
+                f"{_show(path)} is {packed} bytes but announces {size} bytes of data, "
+                f"{size // packed}x its size, which no image data compresses to (a "
+                f"decompression bomb): replace it with the real file."
+            )
+    return dims
+
+
+def _idx_open_error(path: Path, exc: BaseException) -> DatasetError:
+    return DatasetError(
+        f"Could not read {_show(path)} ({_reason(exc)}): replace it with an intact copy."
+    )
+
+
+def _idx_dims(path: Path, expect_magic: int) -> list[int]:
+    """The checked dimensions of an IDX file, reading only its header (gzip or not); a plain
+    file's length must match them as well."""
+    try:
+        with _open_maybe_gzip(path) as fh:
+            dims = _idx_read_header(fh, path, expect_magic)
+    except _IDX_READ_ERRORS as exc:
+        raise _idx_open_error(path, exc) from exc
+    if path.suffix != ".gz":
+        _check_plain_size(path, dims)
+    return dims
+
+
+def _check_plain_size(path: Path, dims: list[int]) -> None:
+    head = 4 * (1 + len(dims))
+    expected = int(np.prod(dims, dtype=object))
+    have = path.stat().st_size - head
+    if have != expected:
+        raise DatasetError(
+            f"{_show(path)} holds {have} bytes of data but its header announces "
+            f"{'x'.join(map(str, dims))} = {expected}: replace it with an intact copy."
+        )
 
 
 def _read_idx(path: Path, expect_magic: int) -> np.ndarray:
-    """Parse an IDX file of unsigned bytes (2051: images (N, H, W); 2049: labels (N,))."""
+    """Parse an IDX file of unsigned bytes (2051: images (N, H, W); 2049: labels (N,)).
+
+    The header is read and checked first, and then exactly the announced number of bytes
+    (plus one to notice trailing data), streaming through gzip: a small archive that
+    inflates to gigabytes is refused after its header, and a lying header cannot make the
+    reader inflate more than it announced."""
     try:
         with _open_maybe_gzip(path) as fh:
-            data = fh.read()
-    except (OSError, EOFError) as exc:
+            dims = _idx_read_header(fh, path, expect_magic)
+            if path.suffix != ".gz":
+                _check_plain_size(path, dims)
+            expected = int(np.prod(dims, dtype=object))
+            data = fh.read(expected + 1)
+    except _IDX_READ_ERRORS as exc:
+        raise _idx_open_error(path, exc) from exc
+    if len(data) != expected:
+        held = f"{len(data)} bytes" if len(data) < expected else "more bytes"
         raise DatasetError(
-            f"Could not read {_show(path)} ({_reason(exc)}): replace it with an intact copy."
-        ) from exc
-    dims = _idx_header(data, path, expect_magic)
-    offset = 4 * (1 + len(dims))
-    expected = int(np.prod(dims))
-    if len(data) - offset != expected:
-        raise DatasetError(
-            f"{_show(path)} holds {len(data) - offset} bytes of data but its header announces "
+            f"{_show(path)} holds {held} of data but its header announces "
             f"{'x'.join(map(str, dims))} = {expected}: replace it with an intact copy."
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
+    return np.frombuffer(data, dtype=np.uint8, count=expected).reshape(dims)
 
 
 def _idx_label_values(folder: Path) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from core import data as datalib
+from core.config import pick_device
 from core.embed import fit_pca, flatten, model_embedding
 from core.losses import parse_loss, reconstruction_terms, ssim_padded_per_image, ssim_per_image
 from core.metrics import (
@@ -42,6 +43,7 @@ from core.metrics import (
     get_judge,
     knn_accuracy,
 )
+from core.models import ConfigError
 from core.runs import CheckpointError, Run, load_model
 
 
@@ -69,12 +71,14 @@ def evaluate(
         save: write the result to the run's cache/evaluation.json (run directories only).
     """
     t0 = time.perf_counter()
+    device = pick_device(str(device))  # refuses "tpu", "meta" or a GPU that is not here
     ckpt_path = _checkpoint_path(target)
     model, ckpt = load_model(ckpt_path, device)
     tc = ckpt.get("train_config", {})
     name = ckpt.get("dataset", {}).get("name") or tc.get("dataset")
     data_dir = data_dir or tc.get("data_dir")
     test = datalib.load(name, "test", data_dir)
+    _check_data_fits(model, test)
     train = datalib.load(name, "train", data_dir)
     if test_size:
         test = test.subset(test_size, seed=0)
@@ -185,23 +189,73 @@ def evaluate(
     return res
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help).\n")
+
+
+def _check_inputs(target: str, device: str, test_size: int) -> None:
+    """Refuse, before anything is loaded, a target that is no checkpoint, a device that is
+    not auto/cpu/cuda[:N]/mps or not here, and a negative test size (ConfigError or
+    CheckpointError, one sentence)."""
+    pick_device(device)
+    if test_size < 0:
+        raise ConfigError(f"--test-size must be 0 (all) or a positive number, got {test_size}.")
+    path = Path(target)
+    if not path.exists():
+        raise CheckpointError(f"{target} does not exist: give a run directory or a checkpoint.pt.")
+    if path.is_dir() and not (path / "checkpoint.pt").is_file():
+        raise CheckpointError(
+            f"{target} has no checkpoint.pt: give a run that finished at least one epoch."
+        )
+
+
+def _check_data_fits(model, test: datalib.ImageData) -> None:
+    """The checkpoint's network must take the images of its dataset (a checkpoint can name
+    a dataset it was not trained on)."""
+    if tuple(model.image_shape) != test.image_shape:
+        raise ValueError(
+            f"The model takes images shaped {tuple(model.image_shape)} but {test.name} has "
+            f"{test.image_shape}: evaluate it on the dataset it was trained on."
+        )
+    if model.conditional and model.num_classes < test.num_classes:
+        raise ValueError(
+            f"The model knows {model.num_classes} labels but {test.name} has "
+            f"{test.num_classes}: evaluate it on the dataset it was trained on."
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    """The command line; every bad input exits with status 2 and one sentence on stderr."""
+    p = _Parser(
         prog="python -m core.evaluate", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1],
     )  # fmt: skip
     p.add_argument("target", help="run directory or checkpoint.pt")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--test-size", type=int, default=0, help="score only N test images (0 = all)")
     p.add_argument("--no-judge", action="store_true", help="skip the conditional-sample judge")
-    args = p.parse_args(argv)
     try:
+        args = p.parse_args(argv)
+    except SystemExit as e:  # --help, or a command line argparse could not read
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        _check_inputs(args.target, args.device, args.test_size)
         res = evaluate(args.target, args.data_dir, args.device, args.test_size,
                        judge=not args.no_judge)  # fmt: skip
     except (CheckpointError, datalib.DatasetError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a checkpoint that loads but cannot be scored: still one sentence
+        text = " ".join(str(e).split())[:300] or "no details"
+        print(
+            f"error: {args.target} could not be evaluated ({type(e).__name__}: {text}).",
+            file=sys.stderr,
+        )
         return 2
     if args.json:
         print(json.dumps(res))

@@ -431,3 +431,58 @@ def test_idx_missing_or_malformed(tmp_path):
     labels_file.write_bytes(idx_bytes(np.zeros(5, dtype=np.uint8))[:-2])  # truncated
     with pytest.raises(DatasetError, match="header announces"):
         data.load(f"idx:{folder}", "train")
+
+
+# ----------------------------------------------------------------------------- metadata
+
+
+@pytest.mark.parametrize(
+    "name, shape, sizes",
+    [
+        ("mnist", (1, 28, 28), (60000, 10000)),
+        ("fashion-mnist", (1, 28, 28), (60000, 10000)),
+        ("kmnist", (1, 28, 28), (60000, 10000)),
+        ("cifar10", (3, 32, 32), (50000, 10000)),
+        ("digits", (1, 8, 8), (1437, 360)),
+    ],
+)
+def test_dataset_info_of_the_registry_needs_no_files(name, shape, sizes, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTLAB_DATA_DIR", str(tmp_path))  # empty: nothing to read
+    info = data.dataset_info(name)
+    assert (info.image_shape, info.num_classes, (info.train_size, info.test_size)) == (
+        shape,
+        10,
+        sizes,
+    )
+    assert not any(tmp_path.iterdir())
+
+
+def test_dataset_info_of_digits_matches_the_loaded_splits():
+    info = data.dataset_info("digits")
+    train, test = data.load("digits", "train"), data.load("digits", "test")
+    assert (len(train), len(test)) == (info.train_size, info.test_size)
+    assert train.image_shape == info.image_shape and train.num_classes == info.num_classes
+
+
+def test_dataset_info_of_an_idx_folder_reads_headers(tmp_path):
+    splits = {
+        "train": fake_split(30, seed=7, shape=(12, 10), label_values=[1, 3, 7]),
+        "test": fake_split(9, seed=8, shape=(12, 10), label_values=[1, 3, 7, 9]),
+    }
+    folder = tmp_path / "letters"
+    write_idx_folder(folder, {"train": splits["train"]}, gz=True)
+    write_idx_folder(folder, {"test": splits["test"]}, gz=False)
+    info = data.dataset_info(f"idx:{folder}")
+    assert info.image_shape == (1, 12, 10) and (info.train_size, info.test_size) == (30, 9)
+    assert info.num_classes == len(data.class_names(f"idx:{folder}"))
+
+
+def test_idx_size_cap_is_configurable(tmp_path, monkeypatch):
+    folder = tmp_path / "idx"
+    write_idx_folder(folder, {"train": fake_split(5, seed=1)}, gz=True)
+    monkeypatch.setenv("LATENTLAB_MAX_IDX_BYTES", str(5 * 28 * 28))
+    assert len(data.load(f"idx:{folder}", "train")) == 5  # exactly at the cap
+    data.clear_cache()
+    monkeypatch.setenv("LATENTLAB_MAX_IDX_BYTES", str(5 * 28 * 28 - 1))
+    with pytest.raises(DatasetError, match="LATENTLAB_MAX_IDX_BYTES"):
+        data.load(f"idx:{folder}", "train")

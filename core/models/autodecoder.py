@@ -15,7 +15,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.models.base import ConfigError, Decoder, LatentModel, ModelConfig, Output
+from core.models.base import (
+    ConfigError,
+    Decoder,
+    LatentModel,
+    ModelConfig,
+    Output,
+    check_float,
+    check_int,
+)
+
+MAX_ITEMS = 100_000_000  # rows of the latent table
 
 
 @dataclass
@@ -29,10 +39,13 @@ class AutoDecoderConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.num_items < 1:
+        if isinstance(self.num_items, int) and self.num_items < 1:
             raise ConfigError("An autodecoder needs num_items (the training set size) >= 1.")
-        if self.infer_steps < 1 or self.infer_lr <= 0 or self.table_lr <= 0:
-            raise ConfigError("infer_steps must be >= 1, infer_lr and table_lr positive.")
+        check_int("num_items (rows of the latent table)", self.num_items, 1, MAX_ITEMS)
+        check_int("infer_steps", self.infer_steps, 1, 100_000)
+        check_float("infer_lr", self.infer_lr, 0.0, 10.0, lo_open=True)
+        check_float("table_lr", self.table_lr, 0.0, 10.0, lo_open=True)
+        check_float("prior_sigma", self.prior_sigma, 0.0, 1e6, lo_open=True)
 
 
 class AutoDecoder(LatentModel):

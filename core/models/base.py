@@ -18,9 +18,47 @@ from torch.nn import functional as F
 
 ARCHS = ("mlp", "fcconv", "conv")
 
+MAX_WIDTH = 1 << 20
+"""Largest latent size, hidden width or category count a config accepts (a sanity cap; the
+trainer's memory estimate refuses most sizes well below it)."""
+MAX_CHANNELS = 4096  # widest convolution
+MAX_CONV_LAYERS = 8  # strided layers of the conv backbone (each halves H and W)
+MAX_SIDE = 4096  # image height or width in pixels
+MAX_IMAGE_CHANNELS = 64
+
 
 class ConfigError(ValueError):
     """A model or training setting is out of range; the message says which and how to fix it."""
+
+
+def is_int(value) -> bool:
+    """A real integer (not a bool, not a float that happens to be whole)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_int(what: str, value, lo: int, hi: int) -> int:
+    """``value`` if it is an integer in [lo, hi]; else ConfigError naming ``what``."""
+    if not is_int(value):
+        raise ConfigError(f"{what} must be a whole number, got {value!r}.")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{what} must lie between {lo:,} and {hi:,}, got {value:,}.")
+    return value
+
+
+def check_float(
+    what: str, value, lo: float, hi: float = math.inf, *, lo_open: bool = False
+) -> float:
+    """``value`` if it is a finite number in [lo, hi] (``lo_open``: (lo, hi]); else a
+    ConfigError naming ``what``. NaN and infinities are always refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{what} must be a number, got {value!r}.")
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} must be a finite number, got {value}.")
+    if (value <= lo if lo_open else value < lo) or value > hi:
+        low = f"above {lo:g}" if lo_open else f"at least {lo:g}"
+        high = f" and at most {hi:g}" if math.isfinite(hi) else ""
+        raise ConfigError(f"{what} must be {low}{high}, got {value:g}.")
+    return float(value)
 
 
 @dataclass
@@ -50,24 +88,60 @@ class ModelConfig:
     channels: tuple[int, ...] = field(default=(32, 64))
 
     def validate(self) -> None:
-        c, h, w = self.image_shape
+        shape = self.image_shape
+        if (
+            not isinstance(shape, tuple | list)
+            or len(shape) != 3
+            or not all(is_int(v) for v in shape)
+        ):
+            raise ConfigError(f"Image shape {shape!r} is invalid: give (C, H, W) as 3 integers.")
+        c, h, w = shape
         if min(c, h, w) < 1:
-            raise ConfigError(f"Image shape {self.image_shape} is invalid: give (C, H, W) > 0.")
+            raise ConfigError(f"Image shape {tuple(shape)} is invalid: give (C, H, W) > 0.")
+        if c > MAX_IMAGE_CHANNELS or max(h, w) > MAX_SIDE:
+            raise ConfigError(
+                f"Image shape {tuple(shape)} is too large: at most {MAX_IMAGE_CHANNELS} "
+                f"channels and {MAX_SIDE} pixels a side."
+            )
+        if not is_int(self.latent_dim):
+            raise ConfigError(f"Latent size must be a whole number, got {self.latent_dim!r}.")
         if self.latent_dim < 1:
             raise ConfigError(
                 f"Latent size {self.latent_dim} is too small: use a latent size of 1 or more."
             )
-        if self.num_classes < 0:
-            raise ConfigError("num_classes must be 0 (unconditional) or the number of labels.")
+        if self.latent_dim > MAX_WIDTH:
+            raise ConfigError(
+                f"Latent size {self.latent_dim:,} is too large: use at most {MAX_WIDTH:,}."
+            )
+        check_int("num_classes", self.num_classes, 0, MAX_WIDTH)
         if self.arch not in ARCHS:
             raise ConfigError(f"Unknown backbone '{self.arch}': choose one of {', '.join(ARCHS)}.")
-        if self.hidden_dim < 1 or self.enc_channels < 1 or self.dec_channels < 1:
-            raise ConfigError("Hidden sizes must be positive integers.")
+        for what, v in (
+            ("hidden_dim", self.hidden_dim),
+            ("enc_channels", self.enc_channels),
+            ("dec_channels", self.dec_channels),
+        ):
+            if not is_int(v) or v < 1:
+                raise ConfigError(f"Hidden sizes must be positive integers, got {what}={v!r}.")
+            if v > MAX_WIDTH:
+                raise ConfigError(f"{what} {v:,} is too large: use at most {MAX_WIDTH:,}.")
+        chans = self.channels
+        if not isinstance(chans, tuple | list) or not all(is_int(v) for v in chans):
+            raise ConfigError(f"channels must be a list of whole numbers, got {chans!r}.")
         if self.arch == "conv":
-            k = 2 ** len(self.channels)
+            if not 1 <= len(chans) <= MAX_CONV_LAYERS:
+                raise ConfigError(
+                    f"The conv backbone needs 1 to {MAX_CONV_LAYERS} channels entries, got "
+                    f"{len(chans)}."
+                )
+            if not all(1 <= v <= MAX_CHANNELS for v in chans):
+                raise ConfigError(
+                    f"Conv channels must lie between 1 and {MAX_CHANNELS}, got {list(chans)}."
+                )
+            k = 2 ** len(chans)
             if h % k or w % k:
                 raise ConfigError(
-                    f"The conv backbone with {len(self.channels)} strided layers needs H and W "
+                    f"The conv backbone with {len(chans)} strided layers needs H and W "
                     f"divisible by {k}, got {h}x{w}: use fewer channels entries or arch=mlp."
                 )
 

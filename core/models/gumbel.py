@@ -16,7 +16,21 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from core.models.base import ConfigError, Decoder, Encoder, Head, LatentModel, ModelConfig, Output
+from core.models.base import (
+    MAX_WIDTH,
+    ConfigError,
+    Decoder,
+    Encoder,
+    Head,
+    LatentModel,
+    ModelConfig,
+    Output,
+    check_float,
+    check_int,
+)
+
+MAX_TEMPERATURE = 1000.0
+MAX_ANNEAL_RATE = 100.0
 
 
 @dataclass
@@ -30,10 +44,29 @@ class GumbelConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.categories < 2:
+        if isinstance(self.categories, int) and self.categories < 2:
             raise ConfigError("A categorical latent needs at least 2 categories per variable.")
-        if self.temperature <= 0 or self.min_temperature <= 0:
-            raise ConfigError("The Gumbel-softmax temperature must be positive.")
+        check_int("categories", self.categories, 2, MAX_WIDTH)
+        if self.latent_dim * self.categories > MAX_WIDTH:
+            raise ConfigError(
+                f"{self.latent_dim:,} variables of {self.categories:,} categories make a code of "
+                f"{self.latent_dim * self.categories:,} numbers: keep it at most {MAX_WIDTH:,}."
+            )
+        for what, v in (
+            ("temperature", self.temperature),
+            ("min_temperature", self.min_temperature),
+        ):
+            if isinstance(v, int | float) and not isinstance(v, bool) and v <= 0:
+                raise ConfigError("The Gumbel-softmax temperature must be positive.")
+            check_float(f"The Gumbel-softmax {what}", v, 0.0, MAX_TEMPERATURE, lo_open=True)
+        if self.min_temperature > self.temperature:
+            raise ConfigError(
+                f"The temperature floor min_temperature={self.min_temperature:g} is above the "
+                f"initial temperature={self.temperature:g}: give a floor at or below it."
+            )
+        check_float("The Gumbel-softmax anneal_rate", self.anneal_rate, 0.0, MAX_ANNEAL_RATE)
+        if not isinstance(self.hard, bool):
+            raise ConfigError(f"hard must be true or false, got {self.hard!r}.")
 
 
 class GumbelVAE(LatentModel):

@@ -39,6 +39,8 @@ class VAEConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
+        if not isinstance(self.class_prior, bool):
+            raise ConfigError(f"class_prior must be true or false, got {self.class_prior!r}.")
         if self.class_prior and self.num_classes < 1:
             raise ConfigError(
                 "A class prior needs labels: make the model conditional (--conditional) "
