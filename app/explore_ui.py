@@ -11,6 +11,8 @@ even read the file). Every cache key carries the checkpoint's path and modificat
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,17 +21,69 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from app import components
 from app.common import get_dataset, get_model, run_dataset
+from app.text import html_escape, md_escape
 from core import explore as ex
 from core.data import DatasetError
 from core.embed import cached
 from core.runs import Run
+from core.uploads import PictureError, open_picture, picture_from_data_url
 
 MAX_POINTS = 1000  # encoded points drawn on the plane (with hover thumbnails)
 PAD_SIZE = 224
+MAX_PIN = 1e3  # a pinned coordinate from a link or the browser beyond this is ignored
+MAX_PARAM = 200  # characters of a query parameter that are read at all
+
+
+# ----------------------------------------------------------------------------- hostile input
+def query_text(key: str) -> str | None:
+    """A query parameter as text (None when absent, not text, or absurdly long): every
+    link is untrusted input."""
+    try:
+        v = st.query_params.get(key)
+    except Exception:  # noqa: BLE001 - a malformed query string is no reason to crash
+        return None
+    if not isinstance(v, str) or len(v) > MAX_PARAM:
+        return None
+    return v
+
+
+def strict_int(text, lo: int, hi: int) -> int | None:
+    """ASCII digits only (no sign, spaces, underscores, superscripts or other scripts'
+    digits), in [lo, hi]; None otherwise."""
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,12}", text):
+        return None
+    v = int(text)
+    return v if lo <= v <= hi else None
+
+
+def finite_float(v, limit: float = math.inf) -> float | None:
+    """``v`` as a finite float of magnitude at most ``limit``, else None."""
+    if isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) and abs(f) <= limit else None
+
+
+def class_names(ckpt: dict, fallback: list[str], n: int) -> list[str]:
+    """The checkpoint's class names when they name at least ``n`` classes (texts), else
+    the dataset's; padded with indices so any label in range has a name."""
+    dataset = ckpt.get("dataset") if isinstance(ckpt, dict) else None
+    stored = dataset.get("class_names") if isinstance(dataset, dict) else None
+    names = list(fallback or [])
+    if (
+        isinstance(stored, list | tuple)
+        and all(isinstance(s, str) for s in stored)
+        and len(stored) >= max(n, len(names))
+    ):
+        names = list(stored)
+    names = [str(s) for s in names]
+    return names + [str(k) for k in range(len(names), n)]
 
 
 # ----------------------------------------------------------------------------- context
@@ -137,22 +191,22 @@ def load_context(run: Run) -> Ctx:
                 "The training split is not available here, so the plane shows the test "
                 "images placed by latent optimisation instead of the learned latent table."
             )
-    space = _space(
-        model,
-        key,
-        dataset,
-        data_dir,
-        int(t.get("train_size") or 0),
-        int(t.get("seed") or 0),
-        str(run.cache_dir),
-        use_table,
-    )
+    args = (model, key, dataset, data_dir, int(t.get("train_size") or 0), int(t.get("seed") or 0))
+    try:
+        space = _space(*args, str(run.cache_dir), use_table)
+    except ValueError as e:  # the table does not match the training split here
+        if not use_table:
+            raise
+        use_table = False
+        st.caption(f"{md_escape(e)} The plane shows the test images placed by optimisation.")
+        space = _space(*args, str(run.cache_dir), use_table)
     test = run_dataset(run, "test")
     if use_table:
         items = ex.table_items(train, int(t.get("train_size") or 0), int(t.get("seed") or 0))
     else:
         items = test
-    names = list(ckpt.get("dataset", {}).get("class_names") or test.class_names)
+    n = max(int(getattr(model, "num_classes", 0) or 0), int(test.labels.max()) + 1)
+    names = class_names(ckpt, list(test.class_names), n)
     return Ctx(run, model, key, names, test, items, space, _style(dataset, data_dir))
 
 
@@ -182,8 +236,8 @@ def header(ctx: Ctx, title: str) -> None:
         latent = f"{m.latent_dim}-D {ctx.kind} latent"
     cond = f" · conditional on {m.num_classes} labels" if ctx.conditional else ""
     st.caption(
-        f"**{ctx.run.name}** · {cfg.get('model', '?')} on {cfg.get('dataset', '?')} · "
-        f"{latent}{cond}"
+        f"**{md_escape(ctx.run.name)}** · {md_escape(cfg.get('model', '?'))} on "
+        f"{md_escape(cfg.get('dataset', '?'))} · {latent}{cond}"
     )
 
 
@@ -289,9 +343,8 @@ def pick_test_image(ctx: Ctx, label: str, key: str, default: int = 0, help=None)
 
 def thumb(ctx: Ctx, idx: int, width: int = 72) -> None:
     img = ctx.test.images[idx]
-    st.image(
-        big_png(img, 112), width=width, caption=f"#{idx} · {ctx.names[int(ctx.test.labels[idx])]}"
-    )
+    name = md_escape(ctx.names[int(ctx.test.labels[idx])])
+    st.image(big_png(img, 112), width=width, caption=f"#{idx} · {name}")
 
 
 @st.cache_data(max_entries=64, show_spinner="Placing the image…")
@@ -323,23 +376,45 @@ def apply_url_once(ctx: Ctx) -> None:
     if st.session_state.get(flag):
         return
     st.session_state[flag] = True
-    qp = st.query_params
-    ax = ex.parse_axes(qp.get("axes"), ctx.dim)
-    if ax:
-        kind, i, j = ax
-        st.session_state["ex_kind"] = kind
-        st.session_state[f"ex_{kind}_i"], st.session_state[f"ex_{kind}_j"] = i, j
-    pin = ex.parse_pair(qp.get("pin"))
-    if pin:
-        st.session_state["ex_pin"] = pin
-    if ctx.conditional and qp.get("label", "").isdigit():
-        lab = int(qp["label"])
-        if 0 <= lab < ctx.model.num_classes:
-            st.session_state["ex_label"] = lab
-    fix = qp.get("fix", "")
-    if fix.startswith("img:") and fix[4:].isdigit() and int(fix[4:]) < len(ctx.test):
-        st.session_state["ex_fix"] = "a test image"
-        st.session_state["ex_fix_img"] = int(fix[4:])
+    for key, value in parse_url(ctx).items():
+        st.session_state[key] = value
+
+
+def parse_url(ctx: Ctx) -> dict:
+    """The session-state values a link asks for: each query parameter parsed strictly
+    (ASCII digits, finite numbers, ranges checked); anything else is ignored."""
+    out: dict = {}
+    axes = query_text("axes")
+    if axes and axes.isascii():
+        try:
+            ax = ex.parse_axes(axes, ctx.dim)
+        except (ValueError, OverflowError):
+            ax = None
+        if ax:
+            kind, i, j = ax
+            out["ex_kind"] = kind
+            out[f"ex_{kind}_i"], out[f"ex_{kind}_j"] = int(i), int(j)
+    pin = query_text("pin")
+    if pin and pin.isascii():
+        try:
+            uv = ex.parse_pair(pin)
+        except (ValueError, OverflowError):
+            uv = None
+        if uv:
+            u, v = finite_float(uv[0], MAX_PIN), finite_float(uv[1], MAX_PIN)
+            if u is not None and v is not None:
+                out["ex_pin"] = (u, v)
+    if ctx.conditional:
+        lab = strict_int(query_text("label"), 0, int(ctx.model.num_classes) - 1)
+        if lab is not None:
+            out["ex_label"] = lab
+    fix = query_text("fix") or ""
+    if fix.startswith("img:"):
+        idx = strict_int(fix[4:], 0, len(ctx.test) - 1)
+        if idx is not None:
+            out["ex_fix"] = "a test image"
+            out["ex_fix_img"] = idx
+    return out
 
 
 EXPLORE_URL_KEYS = ("axes", "pin", "label", "fix")
@@ -487,9 +562,11 @@ def other_coordinates(ctx: Ctx, b: ex.Basis, i: int, j: int) -> tuple[np.ndarray
 def _on_pin() -> None:
     res = st.session_state.get("explore_plane") or {}
     pin = res.get("pin") if isinstance(res, dict) else None
-    if isinstance(pin, dict) and "u" in pin and "v" in pin:
-        st.session_state["ex_pin"] = (float(pin["u"]), float(pin["v"]))
-        st.session_state["ex_pin_new"] = True
+    if isinstance(pin, dict):  # from the browser: untrusted like a link
+        u, v = finite_float(pin.get("u"), MAX_PIN), finite_float(pin.get("v"), MAX_PIN)
+        if u is not None and v is not None:
+            st.session_state["ex_pin"] = (u, v)
+            st.session_state["ex_pin_new"] = True
 
 
 def record_new_pin(ctx: Ctx, view: View) -> None:
@@ -771,7 +848,7 @@ def draw_section(ctx: Ctx, view: View) -> list:
     dark = bool(ctx.style["dark_background"])
     marks = []
     pad = components.draw_pad("explore_pad", dark=dark, rgb=c == 3, size=PAD_SIZE)
-    url = pad.get("image") if pad is not None else None
+    url = pad.get("image") if isinstance(pad, dict) else None
     st.caption(
         "Draw with the mouse; after each stroke the drawing is prepared like the "
         "dataset, encoded and shown on the plane as ◆ drawing."
@@ -780,9 +857,9 @@ def draw_section(ctx: Ctx, view: View) -> list:
     if url:
         try:
             x = ex.prepare_image(
-                ex.image_from_data_url(url), ctx.model.image_shape, dark, ctx.style["ink_extent"]
+                picture_from_data_url(url), ctx.model.image_shape, dark, ctx.style["ink_extent"]
             )
-        except ValueError as e:
+        except ValueError as e:  # PictureError included: one sentence
             st.error(str(e))
             x = None
         if x is not None:
@@ -791,13 +868,14 @@ def draw_section(ctx: Ctx, view: View) -> list:
         "…or upload a picture", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="ex_upload"
     )
     if up is not None:
-        try:
-            pic = Image.open(up)
-            pic.load()
-        except (UnidentifiedImageError, OSError):
-            st.error("That file is not a picture Pillow can read: upload a PNG or JPEG.")
-        else:
+        try:  # the pixel cap is checked on the header, before anything is decoded
+            pic = open_picture(up.getvalue())
             x = ex.prepare_image(pic, ctx.model.image_shape, dark, ctx.style["ink_extent"])
+        except PictureError as e:
+            st.error(str(e))
+        except (ValueError, OSError):
+            st.error("That picture could not be prepared for the model: upload a PNG or JPEG.")
+        else:
             marks += _placed(ctx, view, x, label, "upload", "#e07000", "ex_dl_upload")
     return marks
 
@@ -905,10 +983,12 @@ def categories_section(ctx: Ctx, view: View) -> None:
             "chosen category). Click a cell to flip that variable."
         )
         res = components.category_grid("explore_cats", st.session_state["ex_choice"], k, probs)
-        flip = res.get("flip") if res is not None else None
-        if isinstance(flip, dict) and 0 <= int(flip.get("v", -1)) < nv:
+        flip = res.get("flip") if isinstance(res, dict) else None
+        fv = strict_int(str(flip.get("v")), 0, nv - 1) if isinstance(flip, dict) else None
+        fk = strict_int(str(flip.get("k")), 0, k - 1) if isinstance(flip, dict) else None
+        if fv is not None and fk is not None:  # from the browser: untrusted
             choice = list(st.session_state["ex_choice"])
-            choice[int(flip["v"])] = int(flip["k"]) % k
+            choice[fv] = fk
             st.session_state["ex_choice"] = choice
         if st.button("Back to the encoder's choice", key="ex_cat_reset"):
             st.session_state["ex_choice"] = logits.argmax(1).tolist()
@@ -1012,10 +1092,10 @@ TRAIN_PAGE = Path(__file__).resolve().parent.parent / "pages" / "train.py"
 
 def not_conditional(run: Run, model) -> None:
     """What a conditional run is, and the way to the train page with labels switched on."""
-    family = run.config().get("train", {}).get("model", "mlp-vae")
+    family = str(run.config().get("train", {}).get("model", "mlp-vae"))
     st.info(
-        f"**{run.name}** is not conditional: it was trained without labels, so it cannot "
-        "be asked for a class."
+        f"**{md_escape(run.name)}** is not conditional: it was trained without labels, so it "
+        "cannot be asked for a class."
     )
     st.markdown(
         "A **conditional** autoencoder (a CVAE, Sohn et al. 2015) also receives the label: "
@@ -1033,10 +1113,15 @@ def not_conditional(run: Run, model) -> None:
     if family not in ("cvae", "mlp-vae"):  # cvae is the conditional mlp-vae
         st.page_link(
             str(TRAIN_PAGE),
-            label=f"Train a conditional {family}",
+            label=f"Train a conditional {md_escape(family)}",
             icon=":material/model_training:",
             query_params={"model": family, "conditional": "1"},
         )
+
+
+def safe_file_part(text: str) -> str:
+    """A piece of a download's file name: letters, digits, dot, dash and underscore."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.")[:60] or "class"
 
 
 def class_label(k: int, names: list[str]) -> str:
@@ -1048,9 +1133,9 @@ def class_picker(names: list[str]) -> int:
     """The class to sample, mirrored in the URL as ?class=<index>."""
     if not st.session_state.get("cd_url_done"):
         st.session_state["cd_url_done"] = True
-        wanted = st.query_params.get("class", "")
-        if wanted.isdigit() and int(wanted) < len(names):
-            st.session_state["cd_class"] = int(wanted)
+        wanted = strict_int(query_text("class"), 0, len(names) - 1)
+        if wanted is not None:
+            st.session_state["cd_class"] = wanted
     label = st.selectbox(
         "Class",
         list(range(len(names))),
@@ -1083,12 +1168,12 @@ def samples_section(model, names: list[str], label: int) -> None:
         imgs,
         nrow=min(n, 8),
         scale=max(1, 64 // model.image_shape[-1]),
-        caption=f"{n} draws of z from the {prior}, decoded as “{names[label]}”",
+        caption=f"{n} draws of z from the {prior}, decoded as “{md_escape(names[label])}”",
     )
     st.download_button(
         "Download PNG",
         png,
-        file_name=f"samples_{names[label]}.png".replace("/", "-"),
+        file_name=f"samples_{safe_file_part(names[label])}.png",
         mime="image/png",
         key="cd_dl_samples",
         on_click="ignore",
@@ -1137,7 +1222,9 @@ def class_swap_section(model, test, names: list[str], label: int) -> None:
         )
     with c2:
         own = int(labels[idx])
-        st.image(big_png(test.images[idx], 112), width=84, caption=f"#{idx} · {names[own]}")
+        st.image(
+            big_png(test.images[idx], 112), width=84, caption=f"#{idx} · {md_escape(names[own])}"
+        )
     res = ex.class_swap(model, test.images[int(idx)], own)
     scale = max(1, 64 // model.image_shape[-1])
     arr = ex.sprite(res["images"], len(names), pad=2)
@@ -1145,11 +1232,11 @@ def class_swap_section(model, test, names: list[str], label: int) -> None:
     st.image(
         [big_png(im, 96) for im in res["images"]],
         width=72,
-        caption=[("▸ " if k == own else "") + n for k, n in enumerate(names)],
+        caption=[("▸ " if k == own else "") + md_escape(n) for k, n in enumerate(names)],
     )
     st.caption(
-        f"The image is encoded with its own label ({names[own]}); its latent z is then "
-        "decoded under every label. ▸ marks its own class."
+        f"The image is encoded with its own label ({md_escape(names[own])}); its latent z is "
+        "then decoded under every label. ▸ marks its own class."
     )
     st.download_button(
         "Download PNG",
@@ -1207,7 +1294,7 @@ def accuracy_section(run: Run, names: list[str]) -> None:
     st.caption(f"Chance level: {1 / len(names):.0%} (a model that ignored the label).")
     per = cond.get("per_class") or []
     if per:
-        xs = [class_label(k, names) for k in range(len(per))]
+        xs = [html_escape(class_label(k, names)) for k in range(len(per))]
         fig = go.Figure(go.Bar(x=xs, y=per, name="samples", marker_color="#1f77b4"))
         real = cond.get("judge_per_class")
         if real:  # what the judge scores on real images of the class: the attainable bar

@@ -54,7 +54,6 @@ __all__ = [
     "table_items",
     "dataset_style",
     "prepare_image",
-    "image_from_data_url",
     "to_uint8",
     "sprite",
     "png_bytes",
@@ -509,19 +508,6 @@ def dataset_style(images: torch.Tensor, threshold: float = 0.3) -> dict:
             extents.append(max(h, w))
     extent = float(np.median(extents)) if extents else 1.0
     return {"dark_background": dark, "ink_extent": round(extent, 3)}
-
-
-def image_from_data_url(url: str) -> Image.Image:
-    """A PIL image from a ``data:image/...;base64,`` URL (what a canvas sends)."""
-    m = re.match(r"^data:image/[a-z+.-]+;base64,(.*)$", url or "", re.S)
-    if not m:
-        raise ValueError("The drawing did not arrive as a base64 image data URL.")
-    try:
-        img = Image.open(io.BytesIO(base64.b64decode(m.group(1))))
-        img.load()
-    except Exception:
-        raise ValueError("The drawing could not be read as an image.") from None
-    return img
 
 
 def prepare_image(

@@ -6,18 +6,24 @@ import streamlit as st
 
 from app import explore_ui as ui
 from app.common import explain, get_model, require_run, run_dataset
+from app.text import md_escape
+from core.runs import CheckpointError
 
 run = require_run()
 ui.reset_on_run_change(run, "cd_", ("class",))
-model, ckpt = get_model(run)
+try:
+    model, ckpt = get_model(run)
+except CheckpointError as e:  # a damaged or foreign checkpoint: one sentence, no traceback
+    st.error(str(e))
+    st.stop()
 st.title("Conditional sampling")
 if not model.conditional:
     ui.not_conditional(run, model)
     st.stop()
 
 test = run_dataset(run, "test")
-names = list(ckpt.get("dataset", {}).get("class_names") or test.class_names)
-st.caption(f"**{run.name}** · conditional on {model.num_classes} labels")
+names = ui.class_names(ckpt, list(test.class_names), int(model.num_classes))
+st.caption(f"**{md_escape(run.name)}** · conditional on {model.num_classes} labels")
 explain(
     "A conditional model's decoder takes a label as well as a latent vector *z*. Fix the "
     "label and draw *z* from the prior: you get new images of that class. Fix *z* and change "

@@ -5,10 +5,15 @@ import streamlit as st
 
 from app import explore_ui as ui
 from app.common import explain, require_run
+from core.runs import CheckpointError
 
 run = require_run()
 ui.reset_on_run_change(run, "ex_", ui.EXPLORE_URL_KEYS)
-ctx = ui.load_context(run)
+try:
+    ctx = ui.load_context(run)
+except CheckpointError as e:  # a damaged or foreign checkpoint: one sentence, no traceback
+    st.error(str(e))
+    st.stop()
 ui.header(ctx, "Latent explorer")
 explain(ui.explain_text(ctx))
 ui.apply_url_once(ctx)

@@ -15,6 +15,7 @@ from core import explore as ex
 from core.data import load
 from core.metrics import active_units
 from core.models import build_model
+from core.uploads import picture_from_data_url
 
 
 def tiny(name, shape=(1, 8, 8), **kw):
@@ -287,14 +288,14 @@ def test_prepare_image_rgb_transparency_and_errors():
         ex.prepare_image(rgba, (2, 8, 8))
 
 
-def test_image_from_data_url_round_trip():
+def test_picture_from_data_url_round_trip():
     png = ex.png_bytes(np.full((4, 6, 1), 200, np.uint8))
-    img = ex.image_from_data_url(ex.data_url(png))
+    img = picture_from_data_url(ex.data_url(png))
     assert img.size == (6, 4) and np.asarray(img).max() == 200
-    with pytest.raises(ValueError, match="data URL"):
-        ex.image_from_data_url("hello")
-    with pytest.raises(ValueError, match="could not be read"):
-        ex.image_from_data_url("data:image/png;base64,AAAA")
+    with pytest.raises(ValueError, match="did not arrive as an image"):
+        picture_from_data_url("hello")
+    with pytest.raises(ValueError, match="not a picture"):
+        picture_from_data_url("data:image/png;base64,AAAA")
 
 
 # ----------------------------------------------------------------------------- pictures out

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+import torch
+import torch.nn.init
+from torch.overrides import TorchFunctionMode
+
 from core.models.ae import AE, AEConfig
 from core.models.autodecoder import AutoDecoder, AutoDecoderConfig
 from core.models.base import ConfigError, LatentModel, ModelConfig, Output
@@ -114,16 +118,49 @@ def build_model(name: str, config: ModelConfig | None = None, **kwargs) -> Laten
     return model
 
 
-def count_parameters(name: str, config: ModelConfig) -> int:
-    """How many parameters model ``name`` with ``config`` would have, without allocating
-    them (the model is built on PyTorch's ``meta`` device: shapes only, no memory). Use it
-    to refuse a size bomb (an upload or a setting that asks for gigabytes) before building.
-    """
-    import torch
+class _SkipMetaInit(TorchFunctionMode):
+    """Initialising a ``meta`` tensor does nothing (it has no values), but the first
+    random initialisation on the meta device makes PyTorch import its Python meta kernels
+    (sympy and 900 modules, about 150 MB, once per process). Skipped, so sizing a model
+    (or refusing a size bomb) costs next to nothing."""
 
-    with torch.device("meta"):
-        model = build_model(name, config)
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _RANDOM_INIT:
+            t = args[0] if args else kwargs.get("tensor")
+            if isinstance(t, torch.Tensor) and t.is_meta:
+                return t
+        return func(*args, **kwargs)
+
+
+_RANDOM_INIT = {
+    getattr(torch.Tensor, n)
+    for n in ("normal_", "uniform_", "bernoulli_", "cauchy_", "exponential_", "geometric_")
+    + ("log_normal_", "random_", "erfinv_")
+} | {
+    getattr(torch.nn.init, n)
+    for n in dir(torch.nn.init)
+    if n.endswith("_") and not n.startswith("_") and callable(getattr(torch.nn.init, n))
+}
+
+
+def _meta_model(name: str, config: ModelConfig) -> LatentModel:
+    """Model ``name`` built on PyTorch's ``meta`` device: shapes only, no memory."""
+    with _SkipMetaInit(), torch.device("meta"):
+        return build_model(name, config)
+
+
+def count_parameters(name: str, config: ModelConfig) -> int:
+    """How many parameters (and buffer values) model ``name`` with ``config`` would have,
+    without allocating them. Use it to refuse a size bomb (an upload or a setting that asks
+    for gigabytes) before building."""
+    model = _meta_model(name, config)
     return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
+
+
+def state_shapes(name: str, config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state_dict keys and shapes model ``name`` with ``config`` would have."""
+    return {k: tuple(v.shape) for k, v in _meta_model(name, config).state_dict().items()}
 
 
 __all__ = [
@@ -135,6 +172,7 @@ __all__ = [
     "build_model",
     "config_class",
     "count_parameters",
+    "state_shapes",
     "model_names",
     "resolve_config",
 ]

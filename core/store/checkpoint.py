@@ -32,8 +32,16 @@ from dataclasses import fields
 from pathlib import Path
 
 import torch
+import torch.nn.init
 
-from core.models import MODELS, LatentModel, build_model, config_class, count_parameters
+from core.models import (
+    MODELS,
+    LatentModel,
+    build_model,
+    config_class,
+    count_parameters,
+    state_shapes,
+)
 from core.store.atomic import write_with
 
 CHECKPOINT_FORMAT = 1
@@ -91,8 +99,8 @@ def check_archive(path: Path, name: str | None = None) -> None:
     if size == 0:
         raise CheckpointError(f"{name} is empty: {_REUPLOAD}.")
     not_zip = CheckpointError(
-        f"{name} is not a PyTorch checkpoint (it is not the zip archive torch.save writes, "
-        f"or it was cut short): {_REUPLOAD}, complete."
+        f"{name} is not a latent-lab checkpoint (it is not the zip archive torch.save "
+        f"writes, or it was cut short): {_REUPLOAD}, complete."
     )
     try:
         if not zipfile.is_zipfile(path):
@@ -240,16 +248,16 @@ def _check_dataset(name: str, d) -> None:
         )
 
 
-def _check_metrics(name: str, m) -> None:
+def _check_metrics(name: str, m, where: str = "metrics") -> None:
     if not isinstance(m, dict) or len(m) > 1000:
-        _refuse_field(name, "metrics", m, "a dict of numbers")
+        _refuse_field(name, where, m, "a dict of numbers")
     for k, v in m.items():
         if not isinstance(k, str) or len(k) > MAX_TEXT:
-            _refuse_field(name, "a metrics key", k, "text")
+            _refuse_field(name, f"a key of {where}", k, "text")
         if not (v is None or _is_int(v) or isinstance(v, float)):
-            _refuse_field(name, f"metrics[{_key(k)}]", v, "a number")
+            _refuse_field(name, f"{where}[{_key(k)}]", v, "a number")
     if "epoch" in m and not (_is_int(m["epoch"]) and 0 <= m["epoch"] <= _INT_MAX):
-        _refuse_field(name, "metrics['epoch']", m["epoch"], "a whole number of 0 or more")
+        _refuse_field(name, f"{where}['epoch']", m["epoch"], "a whole number of 0 or more")
 
 
 def _check_tensors(name: str, ckpt: dict, cap: int) -> None:
@@ -263,7 +271,7 @@ def _check_tensors(name: str, ckpt: dict, cap: int) -> None:
         if seen > MAX_NODES or depth > MAX_DEPTH:
             raise CheckpointError(
                 f"{name} is not a usable checkpoint: it nests containers too deeply or holds "
-                f"too many values (at {where}); {_REUPLOAD}."
+                f"too many values (at {where[:80]}); {_REUPLOAD}."
             )
         if isinstance(obj, torch.Tensor):
             if obj.layout != torch.strided or obj.is_quantized:
@@ -327,6 +335,12 @@ def check_checkpoint(ckpt, name: str) -> dict:
         _refuse_field(name, "epoch", ckpt["epoch"], "a whole number of 0 or more")
     if ckpt.get("metrics") is not None:
         _check_metrics(name, ckpt["metrics"])
+    history = ckpt.get("history")
+    if history is not None:
+        if not isinstance(history, list | tuple) or len(history) > MAX_LIST:
+            _refuse_field(name, "history", history, "a list of metrics rows")
+        for i, row in enumerate(history):
+            _check_metrics(name, row, f"history[{i}]")
     for key in ("optimizer", "scheduler"):
         if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
             _refuse_field(name, key, ckpt[key], "a dict (a state_dict)")
@@ -352,7 +366,7 @@ def read_checkpoint(path: str | Path, name: str | None = None) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only" not in str(e).lower():  # a damaged object table
+        if "global" not in str(e).lower():  # not a refused class or function: damaged
             raise CheckpointError(
                 f"{name} is not a PyTorch file this lab can read (its object table is "
                 f"damaged): {_REUPLOAD}."
@@ -406,8 +420,7 @@ def check_size_and_shapes(ckpt: dict, cfg, name: str) -> None:
             f"{name} declares a {model_name} of {n:,} parameters, more than the {cap:,} this "
             f"server accepts: upload a smaller model, or raise {MAX_PARAMS_ENV} on the server."
         )
-    with torch.device("meta"):
-        want = {k: tuple(v.shape) for k, v in build_model(model_name, cfg).state_dict().items()}
+    want = state_shapes(model_name, cfg)
     sd = ckpt["state_dict"]
     missing = [k for k in want if k not in sd]
     extra = [k for k in sd if k not in want]
