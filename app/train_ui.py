@@ -26,9 +26,9 @@ from app.common import find_run, is_pretrained, runs_root
 from app.text import md_escape, one_line
 from core import data as datalib
 from core import jobs
-from core.models import MODELS, ConfigError, config_class, resolve_config
+from core.config import OPTIMIZERS, TrainConfig, validate_run
+from core.models import MODELS, ConfigError, config_class
 from core.runs import Run, RunError, list_runs
-from core.train import OPTIMIZERS, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES_DIR = ROOT / "pages"
@@ -331,16 +331,11 @@ def train_form() -> tuple[TrainConfig, dict, str | None]:
 
 
 def check(cfg: TrainConfig, model_args: dict) -> str | None:
-    """The one-sentence reason a configuration cannot train, or None when it can."""
+    """The one-sentence reason a configuration cannot train, or None when it can (the same
+    ``validate_run`` the command line and ``core.jobs.start`` use: the dataset's real image
+    shape, every setting's range, the memory estimate)."""
     try:
-        cfg.validate()
-        resolve_config(
-            cfg.model,
-            image_shape=datalib.image_shape(cfg.dataset),
-            num_classes=len(datalib.class_names(cfg.dataset)),
-            num_items=1,
-            **model_args,
-        )
+        validate_run(cfg, model_args)
     except (ConfigError, datalib.DatasetError, ValueError) as e:
         return str(e)
     return None

@@ -5,12 +5,15 @@ it has more dimensions). Results are cached as .npz files in a run's cache/ fold
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
+
+from core.store import atomic
 
 METHODS = ("pca", "umap", "model")
 
@@ -56,18 +59,24 @@ def to_2d(emb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
 
 
 def cached(cache_dir: Path | None, key: str, compute) -> dict:
-    """Load ``<cache_dir>/<key>.npz`` or compute a dict of arrays, time it, and store it."""
+    """Load ``<cache_dir>/<key>.npz`` or compute a dict of arrays, time it, and store it
+    (a cache file that cannot be read is computed again)."""
     if cache_dir is not None:
         path = Path(cache_dir) / f"{key}.npz"
         if path.exists():
-            with np.load(path) as f:
+            bad = (OSError, ValueError, EOFError, KeyError)
+            with contextlib.suppress(*bad), np.load(path, allow_pickle=False) as f:
                 return {k: f[k] for k in f.files}
     t0 = time.perf_counter()
     result = dict(compute())
     result.setdefault("seconds", np.array(time.perf_counter() - t0))
-    if cache_dir is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{key}.tmp.npz")
-        np.savez(tmp, **result)
-        tmp.replace(path)
+    if cache_dir is not None:  # best effort: a full or read-only disk only costs a recompute
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_with(path, lambda tmp: _savez(tmp, result))
     return result
+
+
+def _savez(tmp: Path, arrays: dict) -> None:
+    with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+        np.savez(f, **arrays)

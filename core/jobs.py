@@ -17,11 +17,12 @@ import signal
 import time
 from pathlib import Path
 
-from core.config import TrainConfig
+from core.config import TrainConfig, validate_run
 from core.runs import FINISHED, Run, RunBusyError, RunError
 from core.store import lock as locks
 from core.store import proc as procs
-from core.train import new_run_config, validate_run
+from core.store.checkpoint import read_checkpoint
+from core.train import new_run_config
 
 _children: dict[str, object] = {}  # run id -> Popen (reaped by core.store.proc)
 
@@ -87,6 +88,10 @@ def resume(run: Run, epochs: int) -> Run:
     if not run.has_checkpoint():
         raise RunError("This run has no checkpoint to resume from: restart it instead.")
     run.config()  # a damaged config cannot be resumed: one sentence says so
+    done = read_checkpoint(run.checkpoint_path).get("epoch")  # CheckpointError: one sentence
+    finished = run.status().get("state") == "done"
+    if not isinstance(done, int) or int(epochs) < done or (int(epochs) == done and finished):
+        raise RunError(f"This run already has {done} epochs: ask for more than that.")
     _own(run)
     _spawn(
         run,

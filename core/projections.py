@@ -30,11 +30,10 @@ CLI: ``python -m core.projections RUN_DIR [--n 5000] [--views pca,umap,model]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
-import json
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -42,12 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 
 from core import data as datalib
 from core.embed import cached, fit_pca, flatten, model_embedding, to_2d, umap_project
 from core.metrics import KNN_K, KNN_TRAIN, knn_accuracy, knn_reference
 from core.runs import Run, load_model
+from core.store import atomic, schema
+from core.store import proc as procs
 
 DEFAULT_N = 5000
 VIEWS = ("pca", "umap", "model")
@@ -323,9 +325,8 @@ def thumbnail_sheet(run: Run, n: int | None = None, seed: int = 0) -> tuple[byte
     else:
         rgb = (grid.clip(0, 1) * 255).round().astype(np.uint8)
         Image.fromarray(rgb).save(buf, format="JPEG", quality=88)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # a full disk costs a redraw next time, nothing more
+        atomic.write_bytes(path, buf.getvalue())
     return buf.getvalue(), mime, geometry
 
 
@@ -335,10 +336,7 @@ def _progress_path(run: Run, n: int, seed: int) -> Path:
 
 
 def _write_progress(path: Path, pid: int | None = None, **fields) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    rec = dict(fields, pid=pid or os.getpid(), updated_at=time.time())
-    tmp.write_text(json.dumps(rec))
-    os.replace(tmp, path)
+    atomic.write_json(path, dict(fields, pid=pid or os.getpid(), updated_at=time.time()))
 
 
 def precompute(
@@ -381,21 +379,16 @@ def precompute(
 
 
 # ----------------------------------------------------------------------------- background
-_CHILDREN: dict[int, subprocess.Popen] = {}
-
-
-def _alive(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None  # also reaps it
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
+def _alive(pid) -> bool:
+    """Is a projection worker with this pid at work? (It is never signalled, so a reused
+    pid can only make a stale record look alive until its file is rewritten.)"""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
         return False
-    try:  # a zombie is not at work
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+    try:
+        p = psutil.Process(pid)
+        return p.status() != psutil.STATUS_ZOMBIE and "core.projections" in p.cmdline()
+    except psutil.Error:
+        return False
 
 
 def progress(run: Run, n: int, seed: int = 0) -> dict | None:
@@ -404,10 +397,12 @@ def progress(run: Run, n: int, seed: int = 0) -> dict | None:
     A "running" record whose process is gone reads as "failed"."""
     n = sample_size(n, len(test_split(run)))
     try:
-        rec = json.loads(_progress_path(run, n, seed).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        rec = schema.read_json(_progress_path(run, n, seed))
+    except schema.Damaged:
         return None
-    if rec.get("state") == "running" and not _alive(int(rec.get("pid", 0))):
+    if not isinstance(rec, dict):
+        return None
+    if rec.get("state") == "running" and not _alive(rec.get("pid")):
         rec.update(state="failed", error="the projection process stopped before finishing")
     return rec
 
@@ -420,24 +415,22 @@ def start_background(run: Run, n: int = DEFAULT_N, seed: int = 0, views=VIEWS) -
     if rec and rec.get("state") == "running":
         return int(rec["pid"])
     path = _progress_path(run, n, seed)
-    log = open(run.cache_dir / f"projections-n{n}-s{seed}.log", "ab")  # noqa: SIM115
-    cmd = [sys.executable, "-m", "core.projections", str(run.path), "--n", str(n),
-           "--seed", str(seed), "--views", ",".join(views)]  # fmt: skip
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)  # fmt: skip
-    log.close()
-    _CHILDREN[proc.pid] = proc
-    # claim the sample at once (unless the child already wrote), so a second caller waits
-    # on this process instead of starting another
+    args = [str(run.path), "--n", str(n), "--seed", str(seed), "--views", ",".join(views)]
     try:
-        mine = json.loads(path.read_text()).get("pid") == proc.pid
-    except (FileNotFoundError, json.JSONDecodeError):
-        mine = False
-    if not mine:
-        _write_progress(path, pid=proc.pid, state="running", n=n, seed=seed, step=0,
-                        steps=len(views), stage="starting (loading libraries)",
-                        started_at=time.time())  # fmt: skip
+        proc = procs.spawn("core.projections", args,
+                           run.cache_dir / f"projections-n{n}-s{seed}.log",
+                           env={"PYTHONWARNINGS": "ignore"})  # fmt: skip
+        # claim the sample at once (unless the child already wrote), so a second caller
+        # waits on this process instead of starting another
+        rec = progress(run, n, seed) or {}
+        if rec.get("pid") != proc.pid:
+            _write_progress(path, pid=proc.pid, state="running", n=n, seed=seed, step=0,
+                            steps=len(views), stage="starting (loading libraries)",
+                            started_at=time.time())  # fmt: skip
+    except OSError as e:
+        raise ValueError(
+            f"The projection could not start ({e.strerror or e}): free disk space and try again."
+        ) from None
     return proc.pid
 
 

@@ -30,7 +30,12 @@ import torch
 from torchvision.utils import save_image
 
 from core import data as datalib
-from core.config import OPTIMIZERS, TrainConfig, pick_device  # noqa: F401 - re-exported
+from core.config import (  # noqa: F401 - re-exported
+    OPTIMIZERS,
+    TrainConfig,
+    pick_device,
+    validate_run,
+)
 from core.losses import kl_weight, parse_loss, ssim_per_image, total_loss
 from core.models import ConfigError, build_model, resolve_config
 from core.runs import Run, load_model, read_checkpoint, save_checkpoint
@@ -380,14 +385,6 @@ def progress_printer(stream=None):
         "on_batch_end": batch,
         "on_epoch_end": lambda t: draw(t, final=True),
     }
-
-
-def validate_run(cfg: TrainConfig, model_args: dict | None = None):
-    """Every check that can run before a run folder exists."""
-    cfg.validate()
-    return resolve_config(
-        cfg.model, image_shape=(1, 28, 28), num_classes=10, num_items=1, **(model_args or {})
-    )
 
 
 def train(

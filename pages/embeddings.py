@@ -110,6 +110,14 @@ def on_select(view_name: str) -> None:
         st.session_state["emb_sel"] = None
 
 
+def _start_umap(run, n: int) -> None:
+    try:
+        proj.start_background(run, n, views=("umap",))
+    except ValueError as e:  # a full disk: one sentence, the other views stay usable
+        st.error(str(e))
+        st.stop()
+
+
 @st.fragment(run_every=1.0)
 def umap_progress() -> None:
     """Poll the background UMAP; rerun the page when its view lands in the cache."""
@@ -120,9 +128,9 @@ def umap_progress() -> None:
         if rec is not None and rec.get("state") == "failed":
             st.error(f"UMAP failed: {rec.get('error', 'unknown error')}.")
             if st.button("Try again", key="umap_retry"):
-                proj.start_background(run, n, views=("umap",))
+                _start_umap(run, n)
             return
-        proj.start_background(run, n, views=("umap",))
+        _start_umap(run, n)
         rec = proj.progress(run, n) or {}
     elapsed = time.time() - rec.get("started_at", time.time())
     guess = 40 + 6 * n / 1000  # seconds: numba compilation, then fit on the sample and train

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,11 +47,17 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
         faults.point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException as e:
+        # torch.save reports a full disk as a RuntimeError from its zip writer: look
+        # at the disk (before the temp file's blocks are given back) to tell
+        full = isinstance(e, OSError) and _no_space(e)
+        if isinstance(e, RuntimeError):
+            with contextlib.suppress(OSError):
+                full = shutil.disk_usage(path.parent).free < (1 << 20)
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(e, OSError) and _no_space(e):
+        if full:
             raise NoSpaceError(
-                e.errno, f"no space left on device while writing {path.name}: free space"
+                errno.ENOSPC, f"no space left on device while writing {path.name}: free space"
             ) from None
         raise
 
