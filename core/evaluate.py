@@ -10,7 +10,9 @@ Protocol (all on the test split, z = the posterior mean):
 - KNN accuracy (k=5, Euclidean) of the model's embedding and of PCA with the same number of
   dimensions, both fitted on the first 10,000 training images
   (``core.metrics.knn_reference``) and scored on the whole test split;
-- KL per latent dimension, and active units (Var_x E_q[z_u] > 0.01);
+- KL per latent dimension to the model's own prior (the KL in its loss; absent for a model
+  without a KL term, ``has_kl`` False), and active units (Var_x E_q[z_u] > 0.01) of a
+  continuous latent;
 - for conditional models: the share of label-conditioned prior samples (1,000 per class) that
   an independent CNN judge, trained on the real training images (about half of them
   blurred: ``core.metrics.train_judge`` says why), assigns to the asked label, beside the
@@ -107,8 +109,9 @@ def evaluate(
         mus.append(out.z.float().cpu())
         if cond:
             recons.append(xhat.float().cpu())
-        if "kl_dims" in out.stats:
-            kl_dims.append(out.stats["kl_dims"].float().cpu())
+        kd = out.posterior.kl_per_dim()  # to the model's own prior; None without a KL
+        if kd is not None:
+            kl_dims.append(kd.float().cpu())
     n = len(x_all)
     res: dict = {
         "target": str(ckpt_path),
@@ -118,6 +121,7 @@ def evaluate(
         "parameters": model.num_parameters(),
         "latent_kind": model.latent_kind,
         "latent_dim": model.latent_dim,
+        "has_kl": model.has_kl,  # False: loss "kl" is the model's penalty (or 0), not a KL
         "test_images": n,
         "loss_spec": tc.get("loss", "bce"),
     }
@@ -130,17 +134,18 @@ def evaluate(
     if kl_dims:
         kd = torch.cat(kl_dims).mean(0)
         res["kl_per_dim"] = [round(float(v), 4) for v in kd.flatten()]
-    if model.latent_kind in ("gaussian", "deterministic", "table"):
+    if model.continuous_latent:
         res["active_units"], res["latent_variance"] = active_units(mu)
 
     # ---- KNN of the model's embedding vs PCA of the same dimension
     tr = train.head(knn_train)  # the first 10,000: core.metrics.knn_reference
-    if model.latent_kind == "table":
-        # the table holds the learned latents of the training images (when it was trained on
-        # the whole split); unseen test images were placed by optimisation above
+    stored = model.stored_codes()
+    if stored is not None:
+        # the model learned the codes of the training images (when it was trained on the
+        # whole split); unseen test images were placed by optimisation above
         emb_te = mu.numpy()
-        if model.table.num_embeddings == len(train):
-            emb_tr = model.table.weight.detach()[: len(tr)].cpu().numpy()
+        if len(stored) == len(train):
+            emb_tr = stored[: len(tr)].float().cpu().numpy()
         else:
             emb_tr = model_embedding(model, tr.images, tr.labels)
     else:

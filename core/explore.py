@@ -272,19 +272,21 @@ def encode_set(
     batch: int = 1000,
     threads: int | None = 1,
 ) -> dict:
-    """The explorer's view of a set of images.
+    """The explorer's view of a set of images, from the model's own posterior
+    (``model.encode``), so every number is the one its ``forward`` computes.
 
     Returns:
-        {"z": (N, D) float32 points on the plane (posterior mean; for categorical latents
-        the category probabilities, flattened), "kl_dims": (N, d) float32 KL per latent
-        dimension (per variable for categorical latents) or absent when the model has no
-        KL term, "logits": (N, V, K) for categorical latents}.
+        {"z": (N, D) float32 points on the plane (``Posterior.point``: the posterior mean;
+        for categorical latents the category probabilities, flattened), "kl_dims": (N, d)
+        float32 KL to the model's own prior per latent dimension (per variable for
+        categorical latents; under a learned class prior, to each image's label's
+        Gaussian), absent when the model has no KL term, "logits": (N, V, K) for
+        categorical latents}.
 
-    A latent table (autodecoder) has no encoder: use ``model.table.weight`` for its
-    training items and ``place_image`` for new images.
+    A model without an encoder (``model.encodes`` False: the autodecoder) places each
+    image by optimisation, which costs far more; its training items' codes are
+    ``model.stored_codes()``.
     """
-    if model.latent_kind == "table":
-        raise ValueError("An autodecoder has no encoder: use its latent table or place_image.")
     with torch_threads(threads if model.device.type == "cpu" else None):
         return _encode_set(model, images, labels, batch)
 
@@ -296,18 +298,12 @@ def _encode_set(model, images, labels, batch: int) -> dict:
         x = images[k : k + batch].to(model.device)
         y = labels[k : k + batch].to(model.device) if model.conditional else None
         q = model.encode(x, y)
-        if model.latent_kind == "gaussian":
-            mu, logvar = q["mu"].float(), q["logvar"].float()
-            zs.append(mu.cpu())
-            kls.append((-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).cpu())
-        elif model.latent_kind == "categorical":
-            lg = q["logits"].float()  # (B, V, K)
-            logq = lg.log_softmax(-1)
-            zs.append(logq.exp().flatten(1).cpu())
-            kls.append(((logq.exp() * logq).sum(-1) + math.log(lg.shape[-1])).cpu())
-            logits.append(lg.cpu())
-        else:
-            zs.append(model.posterior_mean(x, y).float().cpu())
+        zs.append(q.point.float().cpu())
+        kd = q.kl_per_dim()
+        if kd is not None:
+            kls.append(kd.float().cpu())
+        if q.logits is not None:
+            logits.append(q.logits.float().cpu())
     out = {"z": torch.cat(zs).numpy().astype(np.float32)}
     if kls:
         out["kl_dims"] = torch.cat(kls).numpy().astype(np.float32)
@@ -325,12 +321,13 @@ def place_image(
     lr: float | None = None,
     threads: int | None = 1,
 ) -> dict:
-    """Put one image (C, H, W) or (1, C, H, W) in latent space.
+    """Put one image (C, H, W) or (1, C, H, W) in latent space (``model.place``).
 
     Returns:
         {"z": (D,) its point on the plane (as ``encode_set``), "latent": (L,) the vector the
         decoder takes, "recon": (C, H, W) its reconstruction, "trace": the loss per
-        optimisation step for a latent table (autodecoder, ``model.infer``) else None}.
+        optimisation step for a model that places images by optimisation (``steps`` steps
+        at rate ``lr``, None: the model's defaults), else None}.
     """
     with torch_threads(threads if model.device.type == "cpu" else None):
         return _place_image(model, x, y, steps, lr)
@@ -340,42 +337,38 @@ def _place_image(model, x, y, steps, lr) -> dict:
     x = torch.as_tensor(x).float().reshape(1, *model.image_shape).to(model.device)
     yt = _labels(model, y, 1)
     model.eval()
-    trace = None
-    if model.latent_kind == "table":
-        res = model.infer(x, yt, steps=steps, lr=lr)
-        latent, trace = res["z"], res["trace"]
-        point = latent
-    elif model.latent_kind == "categorical":
-        point = model.embed(x, yt)
-        latent = model.posterior_mean(x, yt)
-    else:
-        latent = point = model.posterior_mean(x, yt)
-    recon = model.decode(latent.float(), yt)[0].float().cpu()
+    q = model.place(x, yt, steps=steps, lr=lr)
+    recon = model.decode(q.code.float(), yt)[0].float().cpu()
     return {
-        "z": point[0].float().cpu().numpy(),
-        "latent": latent[0].float().cpu().numpy(),
+        "z": q.point[0].float().cpu().numpy(),
+        "latent": q.code[0].float().cpu().numpy(),
         "recon": recon,
-        "trace": trace,
+        "trace": q.trace,
     }
 
 
-def diagnostics(latent_kind: str, enc: dict, threshold: float = ACTIVE_THRESHOLD) -> dict:
-    """Per-unit numbers that show posterior collapse, from an encoded set.
+def diagnostics(latent_kind: str | None, enc: dict, threshold: float = ACTIVE_THRESHOLD) -> dict:
+    """Per-unit numbers that show posterior collapse, from an encoded set (``encode_set``,
+    or ``{"z": model.stored_codes()}``).
+
+    What is measured follows from ``enc`` itself: "logits" marks a categorical latent,
+    "kl_dims" a model with a KL term. ``latent_kind`` is not used (kept so older callers
+    keep working).
 
     Returns:
         {"values": per-unit list, "measure": what they are, "active": count,
         "active_mask": per-unit booleans, "units": total, "unit": "dimension" | "variable",
         "rule": how "active" is decided}.
-        Gaussian: mean KL(q(z_u|x) || p(z_u)) per dimension (N(0, 1), or the label's
-        Gaussian under a learned class prior), and active units by Burda et
-        al. (2016): Var_x E_q[z_u] > threshold (``core.metrics.active_units``).
-        Categorical: mean KL(q || uniform) per variable; a variable is active when the
-        variance of its category probabilities across images, summed over categories,
-        exceeds the threshold. Deterministic codes and latent tables: variance per dimension,
-        active when above the threshold.
+        With a KL: the mean KL(q(z_u|x) || p(z_u)) per dimension, to the model's own
+        prior (N(0, 1), or the label's Gaussian under a learned class prior), and active
+        units by Burda et al. (2016): Var_x E_q[z_u] > threshold
+        (``core.metrics.active_units``). Categorical: mean KL(q || uniform) per variable; a
+        variable is active when the variance of its category probabilities across images,
+        summed over categories, exceeds the threshold. Without a KL (autoencoder codes,
+        latent tables): variance per dimension, active when above the threshold.
     """
     z = torch.as_tensor(enc["z"]).float()
-    if latent_kind == "categorical":
+    if "logits" in enc:
         logits = torch.as_tensor(enc["logits"]).float()
         probs = logits.softmax(-1)  # (N, V, K)
         var = probs.var(0).sum(-1)  # (V,)

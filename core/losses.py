@@ -39,6 +39,11 @@ def parse_loss(spec: str) -> dict[str, float]:
                 "'bce+0.5*ssim'."
             )
         terms[m.group(2)] = terms.get(m.group(2), 0.0) + float(m.group(1) or 1.0)
+    if not any(w > 0 for w in terms.values()):
+        raise ConfigError(
+            f"Loss '{spec}' weighs every term by zero, so nothing would be learned: give one "
+            "term a positive weight, such as 'bce'."
+        )
     return terms
 
 

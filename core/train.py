@@ -185,6 +185,7 @@ class Trainer:
                         sums[k] = sums[k] + v.sum() if k in sums else v.sum()
                 self.step += 1
                 self._fire("on_batch_end")
+            lr = self.opt.param_groups[0]["lr"]  # the rate this epoch trained with
             self.sched.step()
             self.epoch += 1
             if not all(torch.isfinite(v) for v in sums.values()):
@@ -195,13 +196,12 @@ class Trainer:
             seconds = time.perf_counter() - t0
             row = {"epoch": self.epoch, "step": self.step, "seconds": round(seconds, 3)}
             row.update({f"train_{k}": float(v) / n for k, v in sums.items()})
-            row.update(beta=beta, lr=self.opt.param_groups[0]["lr"])
+            row.update(beta=beta, lr=lr)
             row["samples_per_s"] = round(n / seconds, 1)
             row.update(self.validate())
             self.last_row = row
             self._fire("on_epoch_end")
-        if hasattr(self.model, "fit_prior"):
-            self.model.fit_prior(self.embed_train())
+        self.model.after_training(self.x, self.y if self.model.conditional else None)
         self._fire("on_train_end")
         return self
 
@@ -225,8 +225,9 @@ class Trainer:
         self.model.eval()
         cfg = self.cfg
         x_all, y_all = self.x_val, self.y_val
-        if self.model.latent_kind == "table":  # placing images costs an optimisation each
-            x_all, y_all = x_all[:1000], y_all[:1000]
+        limit = self.model.validation_limit  # e.g. placing images costs an optimisation each
+        if limit is not None:
+            x_all, y_all = x_all[:limit], y_all[:limit]
         sums: dict[str, float] = defaultdict(float)
         for i in range(0, len(x_all), 2048):
             x, y = x_all[i : i + 2048], y_all[i : i + 2048]

@@ -160,8 +160,19 @@ def test_encode_set_per_latent_kind():
     assert q["z"].shape == (9, 20) and q["logits"].shape == (9, 4, 5)
     np.testing.assert_allclose(q["z"].reshape(9, 4, 5).sum(-1), 1, atol=1e-5)
     assert q["kl_dims"].shape == (9, 4)
-    with pytest.raises(ValueError, match="no encoder"):
-        ex.encode_set(tiny("autodecoder", latent_dim=2), x)
+    # a cvae with a learned prior per label: the KL is taken to each label's Gaussian
+    cm = tiny("cvae", latent_dim=2)
+    with torch.no_grad():
+        cm.prior_mu.copy_(torch.arange(20.0).view(10, 2) / 5)
+    c = ex.encode_set(cm, x, y)
+    with torch.no_grad():
+        want = cm(x, y).stats["kl_dims"].numpy()
+    np.testing.assert_allclose(c["kl_dims"], want, rtol=1e-5, atol=1e-6)
+    # no encoder (autodecoder): each image is placed by optimisation; no KL term
+    ad = tiny("autodecoder", latent_dim=2, infer_steps=3)
+    assert not ad.encodes
+    a = ex.encode_set(ad, x)
+    assert a["z"].shape == (9, 2) and "kl_dims" not in a and "logits" not in a
 
 
 @pytest.mark.parametrize("name", ["mlp-vae", "gumbel-vae", "autodecoder", "cvae"])
@@ -188,7 +199,7 @@ def test_diagnostics_flags_collapsed_dimensions():
     assert d["active"] == active_units(torch.as_tensor(mu))[0] == 2
     assert d["active_mask"] == [True, False, True]
     assert d["values"][1] < 0.01 < d["values"][0]
-    e = ex.diagnostics("deterministic", {"z": mu})
+    e = ex.diagnostics(None, {"z": mu})  # what is measured follows from the encoded set
     assert e["measure"].startswith("variance") and e["active"] == 2
     logits = np.zeros((50, 2, 3), np.float32)
     logits[:, 0] = rng.normal(size=(50, 3)) * 5  # variable 0 varies, variable 1 is uniform

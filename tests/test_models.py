@@ -107,10 +107,12 @@ def test_class_prior_kl_and_samples():
     m.eval()
     out = m(x, y)
     q = m.encode(x, y)
-    post = torch.distributions.Normal(q["mu"], torch.exp(0.5 * q["logvar"]))
+    post = torch.distributions.Normal(q.mu, torch.exp(0.5 * q.logvar))
     prior = torch.distributions.Normal(m.prior_mu[y], torch.exp(0.5 * m.prior_logvar[y]))
-    want = torch.distributions.kl_divergence(post, prior).sum(1)
-    assert torch.allclose(out.kl, want, atol=1e-5)
+    want = torch.distributions.kl_divergence(post, prior)
+    assert torch.allclose(out.kl, want.sum(1), atol=1e-5)
+    assert torch.allclose(q.kl_per_dim(), want, atol=1e-5)  # the posterior owns the maths
+    assert torch.equal(q["mu"], q.mu)  # the old dictionary access still works
     g = torch.Generator().manual_seed(0)
     z = m.prior_z(4000, g, torch.tensor(1))
     assert torch.allclose(z.mean(0), torch.full((4,), 5.0), atol=0.05)
@@ -166,6 +168,10 @@ def test_autodecoder_infers_unseen_latents():
     assert res["z"].shape == (3, 2) and len(res["trace"]) == 30
     assert res["trace"][-1] < res["trace"][0], "latent optimisation did not lower the loss"
     assert all(p.requires_grad for p in m.decoder.parameters()), "decoder left frozen"
+    q = m.place(x, steps=30)  # the contract's placement: the same optimisation
+    assert torch.equal(q.code, res["z"]) and q.trace == res["trace"]
+    assert q.kl() is None and not m.encodes
+    assert torch.equal(m.stored_codes(), m.table.weight.detach())
 
 
 def test_foreign_checkpoints_refused(tmp_path):

@@ -16,7 +16,16 @@ from torch.overrides import TorchFunctionMode
 
 from core.models.ae import AE, AEConfig
 from core.models.autodecoder import AutoDecoder, AutoDecoderConfig
-from core.models.base import ConfigError, LatentModel, ModelConfig, Output
+from core.models.base import (
+    CategoricalPosterior,
+    ConfigError,
+    GaussianPosterior,
+    LatentModel,
+    ModelConfig,
+    Output,
+    PointPosterior,
+    Posterior,
+)
 from core.models.gumbel import GumbelConfig, GumbelVAE
 from core.models.vae import VAE, VAEConfig
 
@@ -69,6 +78,12 @@ def _lookup(name: str):
 
 def config_class(name: str) -> type[ModelConfig]:
     return _lookup(name)[0]
+
+
+def model_class(name: str) -> type[LatentModel]:
+    """The class of model ``name``, whose class attributes declare what it can do before one
+    is built (``has_kl``, ``has_regulariser``, ``can_sample``, ``encodes``, ...)."""
+    return _lookup(name)[1]
 
 
 def resolve_config(
@@ -165,12 +180,17 @@ def state_shapes(name: str, config: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 __all__ = [
     "MODELS",
+    "CategoricalPosterior",
     "ConfigError",
+    "GaussianPosterior",
     "LatentModel",
     "ModelConfig",
     "Output",
+    "PointPosterior",
+    "Posterior",
     "build_model",
     "config_class",
+    "model_class",
     "count_parameters",
     "state_shapes",
     "model_names",

@@ -1,7 +1,8 @@
 """Plain (deterministic) autoencoder: the same backbones as the VAE, no KL term.
 
 Its latent space has no prior, so ``sample`` draws from a Gaussian fitted to the codes of
-the training images (``fit_prior``), which the trainer calls at the end of training.
+the training images (``fit_prior``), which the trainer's ``after_training`` call does at the
+end of training.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.models.base import Decoder, Encoder, Head, LatentModel, ModelConfig, Output
+from core.models.base import Decoder, Encoder, Head, LatentModel, ModelConfig, PointPosterior
 
 
 @dataclass
@@ -21,6 +22,8 @@ class AEConfig(ModelConfig):
 class AE(LatentModel):
     latent_kind = "deterministic"
     family = "ae"
+    has_kl = False
+    has_regulariser = False
 
     def __init__(self, config: AEConfig):
         super().__init__(config)
@@ -31,20 +34,21 @@ class AE(LatentModel):
         self.register_buffer("code_mean", torch.zeros(config.latent_dim))
         self.register_buffer("code_std", torch.ones(config.latent_dim))
 
-    def encode(self, x, y=None) -> dict:
-        return {"z": self.head(self.encoder(x, self._onehot(y, x.shape[0])))}
+    def encode(self, x, y=None) -> PointPosterior:
+        return PointPosterior.of(self.head(self.encoder(x, self._onehot(y, x.shape[0]))))
 
-    def posterior_mean(self, x, y=None):
-        return self.encode(x, y)["z"]
-
-    def forward(self, x, y=None, idx=None) -> Output:
-        z = self.encode(x, y)["z"].float()
-        return Output(self.decode_logits(z, y), z, torch.zeros(x.shape[0], device=x.device))
+    @property
+    def prior_description(self) -> str:
+        return "Gaussian fitted to the training codes"
 
     @torch.no_grad()
     def fit_prior(self, z: torch.Tensor) -> None:
         self.code_mean.copy_(z.mean(0))
         self.code_std.copy_(z.std(0).clamp_min(1e-6))
+
+    def after_training(self, images, labels=None) -> None:
+        """Fit the sampling Gaussian to the codes of the training images."""
+        self.fit_prior(self._codes(images, labels))
 
     def prior_z(self, n, generator=None, y=None):
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)

@@ -1,7 +1,7 @@
 """Decoder-only autoencoder ("auto-decoder"): a decoder and a learned latent table with one
 row per training image, trained jointly (Saurabh Pathak's decoder-only study; the same
 idea as DeepSDF, Park et al. 2019). There is no encoder: the latent of an unseen image
-is found by optimisation with the decoder frozen (``infer``).
+is found by optimisation with the decoder frozen (``place``, ``infer``).
 
 The regulariser reported as "kl" is the Gaussian prior's negative log-density
 0.5 * ||z||^2 / sigma^2 per image (``prior_sigma``), so the table stays near N(0, sigma^2).
@@ -20,7 +20,7 @@ from core.models.base import (
     Decoder,
     LatentModel,
     ModelConfig,
-    Output,
+    PointPosterior,
     check_float,
     check_int,
 )
@@ -51,6 +51,9 @@ class AutoDecoderConfig(ModelConfig):
 class AutoDecoder(LatentModel):
     latent_kind = "table"
     family = "autodecoder"
+    has_kl = False  # its regulariser is the prior's penalty on the code, not a KL
+    encodes = False  # a new image is placed by optimisation
+    validation_limit = 1000  # placing images costs an optimisation each
 
     def __init__(self, config: AutoDecoderConfig):
         super().__init__(config)
@@ -65,15 +68,21 @@ class AutoDecoder(LatentModel):
         ]
 
     def _prior(self, z):
-        return 0.5 * z.pow(2).sum(1) / self.config.prior_sigma**2
+        """0.5 * ||z||^2 / sigma^2 per code (B,): the penalty the loss adds."""
+        return PointPosterior.of(z, self.config.prior_sigma).regulariser()
 
-    def forward(self, x, y=None, idx=None) -> Output:
-        if idx is None:
-            # not a training image: place it by optimisation first
-            z = self.infer(x, y)["z"]
-        else:
-            z = self.table(idx.to(self.device))
-        return Output(self.decode_logits(z, y), z, self._prior(z.float()))
+    def posterior(self, x, y=None, idx=None) -> PointPosterior:
+        """The table rows of training items ``idx``; without them, ``x`` placed first."""
+        if idx is None:  # not a training image: place it by optimisation first
+            return self.place(x, y)
+        return PointPosterior.of(self.table(idx.to(self.device)), self.config.prior_sigma)
+
+    def stored_codes(self) -> torch.Tensor:
+        return self.table.weight.detach()
+
+    @property
+    def prior_description(self) -> str:
+        return "Gaussian fitted to the latent table"
 
     def infer(
         self,
@@ -114,11 +123,15 @@ class AutoDecoder(LatentModel):
             self.train(was_training)
         return {"z": z.detach(), "trace": trace}
 
-    def encode(self, x, y=None) -> dict:
-        return self.infer(x, y)
+    def place(self, x, y=None, steps=None, lr=None) -> PointPosterior:
+        """New images placed by optimisation (``infer``); the loss per step is in
+        ``trace``."""
+        res = self.infer(x, y, steps=steps, lr=lr)
+        return PointPosterior.of(res["z"], self.config.prior_sigma, res["trace"])
 
-    def posterior_mean(self, x, y=None):
-        return self.infer(x, y)["z"]
+    def encode(self, x, y=None) -> PointPosterior:
+        """There is no encoder: ``place`` with the configured steps and rate."""
+        return self.place(x, y)
 
     def prior_z(self, n, generator=None, y=None):
         w = self.table.weight.detach()

@@ -1,9 +1,11 @@
 """Shared base of every model family: the config every family inherits, the backbones
 (MLP, the snakers4 "fc_conv" pair, a deeper conv stack) and the verbs the app relies on.
 
-Every model maps images in [0, 1], shaped (B, C, H, W), to a latent code and back. The
-UI asks a model what it can do (``latent_kind``, ``conditional``, ``latent_dim``) rather
-than switching on its name.
+Every model maps images in [0, 1], shaped (B, C, H, W), to a latent code and back.
+``encode`` returns one typed ``Posterior`` for every family, which carries the family's
+maths (its point, its code, its KL to the model's own prior), and the model class declares
+what it can do (``has_kl``, ``can_sample``, ``encodes``, ...: see ``LatentModel``), so the
+rest of the lab never switches on a family's name.
 """
 
 from __future__ import annotations
@@ -292,25 +294,178 @@ class Decoder(nn.Module):
         return self.net(z).view(z.shape[0], *self.shape)
 
 
+# ----------------------------------------------------------------------------- posteriors
+@dataclass(eq=False)
+class Posterior:
+    """What ``encode`` returns for every family: the model's belief about each image's code.
+
+    The model that builds it fills in its own prior, so every number below is the one its
+    ``forward`` puts in the loss. Subclasses: ``GaussianPosterior``,
+    ``CategoricalPosterior``, ``PointPosterior``.
+
+    Attributes:
+        point: (B, D) the point estimate used as the image's embedding (Gaussian mean,
+            autoencoder code, category probabilities flattened, placed table code).
+        code: (B, latent_dim) the vector ``decode`` takes for the image (Gaussian mean,
+            autoencoder code, hard one-hot of the likeliest categories, placed code).
+        logits: (B, N, K) category logits of a categorical latent, else None.
+        trace: the mean loss per optimisation step when the code was placed by
+            optimisation (``LatentModel.place`` of a model that does not encode), else None.
+    """
+
+    point: torch.Tensor
+    code: torch.Tensor
+    logits: torch.Tensor | None = None
+    trace: list[float] | None = None
+
+    has_kl: ClassVar[bool] = False
+    _OLD_KEYS: ClassVar[dict[str, str]] = {"z": "code"}  # the dicts encode used to return
+
+    def kl_per_dim(self) -> torch.Tensor | None:
+        """(B, L) KL to the model's prior per latent dimension (per categorical variable),
+        float32; None when the model has no KL term."""
+        return None
+
+    def kl(self) -> torch.Tensor | None:
+        """(B,) KL to the model's prior per image, float32; None without a KL term."""
+        kd = self.kl_per_dim()
+        return None if kd is None else kd.sum(1)
+
+    def regulariser(self) -> torch.Tensor:
+        """(B,) the term ``forward`` adds to the loss (weighted by beta): the KL where there
+        is one, else the family's own penalty (zeros when it has none)."""
+        kl = self.kl()
+        return kl if kl is not None else torch.zeros(len(self.code), device=self.code.device)
+
+    def rsample(self) -> torch.Tensor:
+        """(B, latent_dim) a differentiable draw of the code, as training uses."""
+        return self.code
+
+    def __getitem__(self, key: str):
+        """The old dictionary access (``encode(x)["mu"]``) for callers not yet moved over."""
+        name = self._OLD_KEYS.get(key, key)
+        value = getattr(self, name, None) if not name.startswith("_") else None
+        if value is None or callable(value):
+            raise KeyError(key)
+        return value
+
+
+@dataclass(eq=False)
+class GaussianPosterior(Posterior):
+    """q(z|x) = N(mu, diag(exp(logvar))) and the model's Gaussian prior N(prior_mu,
+    diag(exp(prior_logvar))) per image; prior None means N(0, I)."""
+
+    mu: torch.Tensor | None = None
+    logvar: torch.Tensor | None = None
+    prior_mu: torch.Tensor | None = None
+    prior_logvar: torch.Tensor | None = None
+
+    has_kl: ClassVar[bool] = True
+
+    @classmethod
+    def of(cls, mu, logvar, prior_mu=None, prior_logvar=None) -> GaussianPosterior:
+        return cls(mu, mu, mu=mu, logvar=logvar, prior_mu=prior_mu, prior_logvar=prior_logvar)
+
+    def kl_per_dim(self) -> torch.Tensor:
+        mu, logvar = self.mu.float(), self.logvar.float()
+        if self.prior_mu is not None:  # KL(q || N(m_y, s_y^2)) per latent dimension, (B, L)
+            pm, plv = self.prior_mu.float(), self.prior_logvar.float()
+            return 0.5 * (plv - logvar + (logvar.exp() + (mu - pm).pow(2)) / plv.exp() - 1)
+        return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())  # KL(q || N(0, I)), (B, L)
+
+    def rsample(self) -> torch.Tensor:
+        """Reparameterisation: z = mu + sigma * eps."""
+        mu, logvar = self.mu.float(), self.logvar.float()
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+
+@dataclass(eq=False)
+class CategoricalPosterior(Posterior):
+    """N categorical variables of K categories, q = softmax(logits), against the uniform
+    prior; training draws relaxed one-hots (Gumbel-softmax at temperature ``tau``)."""
+
+    tau: float = 1.0
+    hard: bool = False
+
+    has_kl: ClassVar[bool] = True
+
+    @classmethod
+    def of(cls, logits: torch.Tensor, tau: float = 1.0, hard: bool = False):
+        """From logits (B, N, K)."""
+        k = logits.shape[-1]
+        probs = logits.float().softmax(-1).flatten(1)
+        code = F.one_hot(logits.argmax(-1), k).float().flatten(1)
+        return cls(probs, code, logits=logits, tau=tau, hard=hard)
+
+    def kl_per_dim(self) -> torch.Tensor:
+        """KL(q || uniform) = sum_k q log q + log K per variable, (B, N)."""
+        logq = self.logits.float().log_softmax(-1)
+        return (logq.exp() * logq).sum(-1) + math.log(self.logits.shape[-1])
+
+    def rsample(self) -> torch.Tensor:
+        z = F.gumbel_softmax(self.logits.float(), tau=self.tau, hard=self.hard, dim=-1)
+        return z.flatten(1)
+
+
+@dataclass(eq=False)
+class PointPosterior(Posterior):
+    """A single code per image and no KL: an autoencoder's code, or a code from a latent
+    table or placed by optimisation. ``prior_sigma``: the penalty 0.5 * ||z||^2 / sigma^2
+    (the negative log-density of a N(0, sigma^2 I) prior) that the loss adds; None: none."""
+
+    prior_sigma: float | None = None
+
+    @classmethod
+    def of(cls, z: torch.Tensor, prior_sigma: float | None = None, trace=None):
+        return cls(z, z, trace=trace, prior_sigma=prior_sigma)
+
+    def regulariser(self) -> torch.Tensor:
+        if self.prior_sigma is None:
+            return torch.zeros(len(self.code), device=self.code.device)
+        return 0.5 * self.code.float().pow(2).sum(1) / self.prior_sigma**2
+
+
 # ----------------------------------------------------------------------------- outputs
 @dataclass
 class Output:
     """What ``forward`` returns: decoder logits, the latent used, and the per-sample
-    regulariser (KL to the prior, or the latent table's prior term), plus named extras."""
+    regulariser (KL to the prior, or the latent table's prior term), plus named extras
+    (``stats["kl_dims"]``: the KL per latent dimension where there is one) and the
+    posterior it came from."""
 
     logits: torch.Tensor  # (B, C, H, W), pre-sigmoid
     z: torch.Tensor  # (B, latent_dim)
     kl: torch.Tensor  # (B,)
     stats: dict = field(default_factory=dict)
+    posterior: Posterior | None = None
 
 
 class LatentModel(nn.Module):
-    """Base of every family. Subclasses set ``latent_kind`` and implement ``encode``,
-    ``posterior_mean`` (the point used for reconstructions and plots), ``forward`` and
-    ``prior_z``."""
+    """Base of every family: the contract the rest of the lab relies on.
+
+    A family implements ``encode`` (images -> a ``Posterior`` that carries the family's
+    maths: its point, its code, its KL to the model's own prior) and ``prior_z``; the rest
+    follows from those. It declares what it can do in class attributes, so that no caller
+    switches on a family's name:
+
+    - ``has_kl``: its posterior has a KL divergence to a prior (``Posterior.kl``);
+    - ``has_regulariser``: ``forward``'s ``Output.kl`` is a loss term that beta weighs (a
+      KL, or a family's own penalty such as the latent table's prior term);
+    - ``can_sample``: ``sample`` draws new images;
+    - ``encodes``: an encoder maps an image to its posterior in one pass; when False,
+      ``place`` (and so ``encode``) finds the code by optimisation, which costs far more;
+    - ``continuous_latent``: the code is a real vector (False: categorical one-hots);
+    - ``validation_limit``: at most this many images are scored each epoch (None: all).
+    """
 
     latent_kind: ClassVar[str] = "gaussian"  # gaussian | deterministic | categorical | table
     family: ClassVar[str] = ""
+    has_kl: ClassVar[bool] = True
+    has_regulariser: ClassVar[bool] = True
+    can_sample: ClassVar[bool] = True
+    encodes: ClassVar[bool] = True
+    continuous_latent: ClassVar[bool] = True
+    validation_limit: ClassVar[int | None] = None
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -322,6 +477,22 @@ class LatentModel(nn.Module):
     def latent_dim(self) -> int:
         """Length of the latent vector z that ``decode`` takes."""
         return self.config.latent_dim
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one code before flattening: (latent_dim,), or (N, K) for N categorical
+        variables of K categories."""
+        return (self.latent_dim,)
+
+    @property
+    def latent_description(self) -> str:
+        """The latent in a few words, e.g. "2-D gaussian latent"."""
+        return f"{self.latent_dim}-D {self.latent_kind} latent"
+
+    @property
+    def prior_description(self) -> str:
+        """Where ``sample`` draws its codes from, in a few words."""
+        return "prior N(0, I)"
 
     @property
     def conditional(self) -> bool:
@@ -362,16 +533,54 @@ class LatentModel(nn.Module):
         """z (B, latent_dim) [, labels (B,)] -> images (B, C, H, W) in [0, 1]."""
         return torch.sigmoid(self.decode_logits(z, y).float())
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
+        """Images (B, C, H, W) [with labels (B,)] -> their ``Posterior``."""
         raise NotImplementedError
+
+    def place(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        steps: int | None = None,
+        lr: float | None = None,
+    ) -> Posterior:
+        """Put new images in latent space: ``encode`` for a model with an encoder (``steps``
+        and ``lr`` unused); a model without one optimises the code (``steps`` Adam steps at
+        rate ``lr``, None: its defaults) and reports the loss per step in ``trace``."""
+        return self.encode(x, y)
+
+    def posterior(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, idx: torch.Tensor | None = None
+    ) -> Posterior:
+        """The posterior ``forward`` uses: ``encode``, or for a model that stores a code per
+        training item (``stored_codes``) those of items ``idx`` when given."""
+        return self.encode(x, y)
+
+    def forward(self, x, y=None, idx=None) -> Output:
+        """Images (B, C, H, W) [labels (B,), training-item indices (B,)] -> ``Output``: in
+        training mode the code is a draw from the posterior, in eval mode its code."""
+        q = self.posterior(x, y, idx)
+        z = (q.rsample() if self.training else q.code).float()
+        kd = q.kl_per_dim()
+        stats = {} if kd is None else {"kl_dims": kd}
+        return Output(self.decode_logits(z, y), z, q.regulariser(), stats, q)
 
     def posterior_mean(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The latent point of each image used for reconstructions and plots (B, latent_dim)."""
-        raise NotImplementedError
+        return self.encode(x, y).code
 
     def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The vector shown in scatter plots and scored by KNN (B, embed_dim)."""
-        return self.posterior_mean(x, y)
+        return self.encode(x, y).point
+
+    def stored_codes(self) -> torch.Tensor | None:
+        """(num_items, latent_dim) the codes the model learned for its training items, in
+        training order (a latent table), or None for a model that encodes images."""
+        return None
+
+    def after_training(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        """Called by the trainer once training ends, with the training images [and labels
+        of a conditional model]; a family that fits something to them does it here."""
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -397,7 +606,19 @@ class LatentModel(nn.Module):
         self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """n images from the prior [conditioned on labels y (n,) or one label]."""
+        if not self.can_sample:
+            raise ValueError(f"A {self.family} model cannot draw new images.")
         return self.decode(self.prior_z(n, generator, y), y)
+
+    @torch.no_grad()
+    def _codes(self, images: torch.Tensor, labels=None, batch: int = 4096) -> torch.Tensor:
+        """``posterior_mean`` of many images in batches, in eval mode."""
+        self.eval()
+        out = []
+        for i in range(0, len(images), batch):
+            y = None if labels is None else labels[i : i + batch]
+            out.append(self.posterior_mean(images[i : i + batch], y))
+        return torch.cat(out)
 
     def param_groups(self, lr: float) -> list[dict]:
         """Optimizer parameter groups (a family may give some parameters their own rate)."""

@@ -18,13 +18,13 @@ from torch.nn import functional as F
 
 from core.models.base import (
     MAX_WIDTH,
+    CategoricalPosterior,
     ConfigError,
     Decoder,
     Encoder,
     Head,
     LatentModel,
     ModelConfig,
-    Output,
     check_float,
     check_int,
 )
@@ -72,6 +72,7 @@ class GumbelConfig(ModelConfig):
 class GumbelVAE(LatentModel):
     latent_kind = "categorical"
     family = "gumbel-vae"
+    continuous_latent = False
 
     def __init__(self, config: GumbelConfig):
         super().__init__(config)
@@ -89,29 +90,21 @@ class GumbelVAE(LatentModel):
     def latent_shape(self) -> tuple[int, int]:
         return (self.config.latent_dim, self.config.categories)
 
-    def encode(self, x, y=None) -> dict:
+    @property
+    def latent_description(self) -> str:
+        v, k = self.latent_shape
+        return f"{v} categorical variables × {k} categories"
+
+    @property
+    def prior_description(self) -> str:
+        return "uniform prior over the categories"
+
+    def encode(self, x, y=None) -> CategoricalPosterior:
+        """Logits (B, N, K); point: the category probabilities flattened (B, N*K); code: the
+        hard one-hot of the most probable category of each variable (B, N*K)."""
         logits = self.head(self.encoder(x, self._onehot(y, x.shape[0])))
-        return {"logits": logits.view(x.shape[0], *self.latent_shape)}  # (B, N, K)
-
-    def posterior_mean(self, x, y=None):
-        """Hard one-hot of the most probable category of each variable, (B, N*K)."""
-        logits = self.encode(x, y)["logits"]
-        return F.one_hot(logits.argmax(-1), self.config.categories).float().flatten(1)
-
-    def embed(self, x, y=None):
-        """Category probabilities of each variable, flattened (B, N*K)."""
-        return self.encode(x, y)["logits"].softmax(-1).flatten(1)
-
-    def forward(self, x, y=None, idx=None) -> Output:
-        logits = self.encode(x, y)["logits"].float()  # (B, N, K)
-        if self.training:
-            z = F.gumbel_softmax(logits, tau=float(self.tau), hard=self.config.hard, dim=-1)
-        else:
-            z = F.one_hot(logits.argmax(-1), self.config.categories).float()
-        logq = logits.log_softmax(-1)
-        kl = (logq.exp() * logq).sum(-1) + math.log(self.config.categories)  # (B, N)
-        z = z.flatten(1)
-        return Output(self.decode_logits(z, y), z, kl.sum(1), {"kl_dims": kl})
+        logits = logits.view(x.shape[0], *self.latent_shape)  # (B, N, K)
+        return CategoricalPosterior.of(logits, float(self.tau), self.config.hard)
 
     def prior_z(self, n, generator=None, y=None):
         nv, k = self.latent_shape

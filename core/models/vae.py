@@ -16,10 +16,10 @@ from core.models.base import (
     ConfigError,
     Decoder,
     Encoder,
+    GaussianPosterior,
     Head,
     LatentModel,
     ModelConfig,
-    Output,
 )
 
 
@@ -69,26 +69,18 @@ class VAE(LatentModel):
         y = torch.as_tensor(y, device=self.prior_mu.device).long().reshape(-1)
         return self.prior_mu[y].float(), self.prior_logvar[y].float()
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> GaussianPosterior:
+        """q(z|x[, y]) with the model's prior for these images: N(0, I), or under a class
+        prior the Gaussian of each image's label."""
         h = self.encoder(x, self._onehot(y, x.shape[0]))  # (B, F)
-        return {"mu": self.mu(h), "logvar": self.logvar(h)}  # (B, L) each
+        mu, logvar = self.mu(h), self.logvar(h)  # (B, L) each
+        if self.config.class_prior:
+            return GaussianPosterior.of(mu, logvar, *self._prior(y))
+        return GaussianPosterior.of(mu, logvar)
 
-    def posterior_mean(self, x, y=None):
-        return self.encode(x, y)["mu"]
-
-    def forward(self, x, y=None, idx=None) -> Output:
-        q = self.encode(x, y)
-        mu, logvar = q["mu"].float(), q["logvar"].float()
-        if self.training:  # reparameterisation: z = mu + sigma * eps
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        else:
-            z = mu
-        if self.config.class_prior:  # KL(q || N(m_y, s_y^2)) per latent dimension, (B, L)
-            pm, plv = self._prior(y)
-            kl_dims = 0.5 * (plv - logvar + (logvar.exp() + (mu - pm).pow(2)) / plv.exp() - 1)
-        else:  # KL(q || N(0, I)) per latent dimension, (B, L)
-            kl_dims = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
-        return Output(self.decode_logits(z, y), z, kl_dims.sum(1), {"kl_dims": kl_dims})
+    @property
+    def prior_description(self) -> str:
+        return "label's learned prior" if self.config.class_prior else "prior N(0, I)"
 
     def prior_z(self, n, generator=None, y=None):
         """n draws from the prior: N(0, I), or with a class prior p(z|y) for labels y (one
