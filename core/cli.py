@@ -19,7 +19,7 @@ import torch
 from core import data as datalib
 from core.config import OPTIMIZERS, TrainConfig, model_args_problem, validate_run
 from core.losses import parse_loss
-from core.models import MODELS, ConfigError
+from core.models import MODELS, ConfigError, model_class
 from core.runs import Run, read_checkpoint, runs_dir
 from core.train import run_in_dir, train
 
@@ -242,10 +242,12 @@ def _new_run_settings(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
     problem = model_args_problem(cfg.model, margs, flags=True)
     if problem:
         raise ConfigError(problem)
-    if cfg.model == "ae":
+    if not model_class(cfg.model).has_regulariser:
         for k in ("kl_weight", "kl_warmup"):
             if getattr(args, k) is not None:
-                raise ConfigError(f"{_flag(k)} does not apply to ae, which has no KL term.")
+                raise ConfigError(
+                    f"{_flag(k)} does not apply to {cfg.model}, which has no KL term."
+                )
     if args.lr_gamma is not None and not args.milestones:
         raise ConfigError("--lr-gamma does not apply without --milestones: give both or neither.")
     if args.ssim_window is not None and "ssim" not in parse_loss(cfg.loss):

@@ -11,7 +11,6 @@ the Train page call it; a refusal is a ``ConfigError`` (or ``DatasetError``) of 
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field, fields
 
@@ -21,6 +20,7 @@ from core import data as datalib
 from core.losses import parse_loss
 from core.models import MODELS, ConfigError, ModelConfig, count_parameters, resolve_config
 from core.models.base import check_float, check_int, is_int
+from core.store.checkpoint import MAX_PARAMS, max_params  # noqa: F401 - one cap
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -34,8 +34,6 @@ MAX_WEIGHT_DECAY = 1.0
 MAX_LOSS_WEIGHT = 1e6  # recon_weight, kl_weight and the weights inside a loss spec
 MAX_SSIM_WINDOW = 101
 MAX_SEED = 2**63 - 1
-MAX_PARAMS = 50_000_000
-"""Default cap on a model's parameter count (``$LATENTLAB_MAX_PARAMS`` overrides it)."""
 
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,4})?)$")
@@ -238,15 +236,6 @@ class MemoryEstimate:
     @property
     def total(self) -> int:
         return self.model_bytes + self.data_bytes + self.activation_bytes
-
-
-def max_params() -> int:
-    """The parameter cap: ``$LATENTLAB_MAX_PARAMS`` (a whole number, underscores allowed),
-    else 50,000,000; read the same way as ``core.store.checkpoint.max_params``."""
-    raw = os.environ.get("LATENTLAB_MAX_PARAMS", "").strip().replace("_", "")
-    if re.fullmatch(r"[0-9]{1,15}", raw) and int(raw) > 0:
-        return int(raw)
-    return MAX_PARAMS
 
 
 def available_memory() -> int:

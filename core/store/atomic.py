@@ -46,6 +46,7 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
             os.fsync(f.fileno())
         faults.point(f"write:{path.name}")
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException as e:
         # torch.save reports a full disk as a RuntimeError from its zip writer: look
         # at the disk (before the temp file's blocks are given back) to tell
@@ -60,6 +61,16 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
                 errno.ENOSPC, f"no space left on device while writing {path.name}: free space"
             ) from None
         raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (a power cut after it keeps the new file)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
