@@ -68,6 +68,17 @@ def find_run(run_id: str | None) -> Run | None:
     return None
 
 
+def page_path(name: str) -> str:
+    """Absolute path of a page file, as ``st.page_link`` / ``st.switch_page`` accept it."""
+    return str(ROOT / "pages" / name)
+
+
+def set_current_run(run_id: str) -> None:
+    """Callback: make ``run_id`` the sidebar's current run (before the sidebar is drawn)."""
+    st.session_state["run_id"] = run_id
+    st.query_params["run"] = run_id
+
+
 def current_run() -> Run | None:
     """The run picked in the sidebar (``st.session_state["run_id"]``)."""
     return find_run(st.session_state.get("run_id"))

@@ -7,16 +7,13 @@ the files in the top-level ``pages/`` folder.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import streamlit as st
+
+from app.common import run_label, usable_runs
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, not the root
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from app.common import run_label, usable_runs  # noqa: E402
 
 PAGES = [
     ("home.py", "Home", ":material/home:", "home"),

@@ -4,13 +4,14 @@ accuracy."""
 
 import streamlit as st
 
-from app import explore_ui as ui
+from app import conditional_page as ui
 from app.common import explain, get_model, require_run, run_dataset
+from app.explore_common import class_names, reset_on_run_change
 from app.text import md_escape
 from core.runs import CheckpointError
 
 run = require_run()
-ui.reset_on_run_change(run, "cd_", ("class",))
+reset_on_run_change(run, "cd_", ("class",))
 try:
     model, ckpt = get_model(run)
 except CheckpointError as e:  # a damaged or foreign checkpoint: one sentence, no traceback
@@ -22,7 +23,7 @@ if not model.conditional:
     st.stop()
 
 test = run_dataset(run, "test")
-names = ui.class_names(ckpt, list(test.class_names), int(model.num_classes))
+names = class_names(ckpt, list(test.class_names), int(model.num_classes))
 st.caption(f"**{md_escape(run.name)}** · conditional on {model.num_classes} labels")
 explain(
     "A conditional model's decoder takes a label as well as a latent vector *z*. Fix the "

@@ -3,51 +3,60 @@ interpolate, draw your own picture, and watch for posterior collapse."""
 
 import streamlit as st
 
-from app import explore_ui as ui
 from app.common import explain, require_run
+from app.explore_categories import categories_section
+from app.explore_collapse import diagnostics_section
+from app.explore_common import reset_on_run_change, write_url
+from app.explore_context import header, load_context
+from app.explore_draw import draw_section, placement_section
+from app.explore_page import EXPLORE_URL_KEYS, apply_url_once, explain_text, url_values
+from app.explore_pinned import grid_section, interpolation_section, pinned_section
+from app.explore_plane import plane_component, plane_controls, record_new_pin
 from core.runs import CheckpointError
 
 run = require_run()
-ui.reset_on_run_change(run, "ex_", ui.EXPLORE_URL_KEYS)
+reset_on_run_change(run, "ex_", EXPLORE_URL_KEYS)
 try:
-    ctx = ui.load_context(run)
+    ctx = load_context(run)
 except CheckpointError as e:  # a damaged or foreign checkpoint: one sentence, no traceback
     st.error(str(e))
     st.stop()
-ui.header(ctx, "Latent explorer")
-explain(ui.explain_text(ctx))
-ui.apply_url_once(ctx)
+header(ctx, "Latent explorer")
+explain(explain_text(ctx))
+apply_url_once(ctx)
 
-view = ui.plane_controls(ctx)
-ui.record_new_pin(ctx, view)
+view = plane_controls(ctx)
+record_new_pin(ctx, view)
 
 plane_slot = st.container()
 col_pin, col_draw, col_diag = st.columns(3, gap="medium")
-extra = {"categorical": ["Categories"], "table": ["Place an image"]}.get(ctx.kind, [])
+extra = ([] if ctx.model.continuous_latent else ["Categories"]) + (
+    ["Place an image"] if ctx.is_table else []
+)
 tabs = dict(zip(extra + ["Decoded grid", "Interpolation"],
                 st.tabs(extra + ["Decoded grid", "Interpolation"]), strict=True))  # fmt: skip
 
 markers = []
 with col_draw:
     st.markdown("##### Draw your own")
-    markers += ui.draw_section(ctx, view)
+    markers += draw_section(ctx, view)
 if ctx.is_table:
     with tabs["Place an image"]:
-        markers += ui.placement_section(ctx, view)
+        markers += placement_section(ctx, view)
 with tabs["Interpolation"]:
-    path, ends = ui.interpolation_section(ctx, view)
+    path, ends = interpolation_section(ctx, view)
 with plane_slot:
-    ui.plane_component(ctx, view, ends + markers, path)
+    plane_component(ctx, view, ends + markers, path)
 with col_pin:
     st.markdown("##### Pinned point")
-    ui.pinned_section(ctx, view)
+    pinned_section(ctx, view)
 with col_diag:
     st.markdown("##### Posterior collapse")
-    ui.diagnostics_section(ctx)
+    diagnostics_section(ctx)
 with tabs["Decoded grid"]:
-    ui.grid_section(ctx, view)
-if ctx.kind == "categorical":
+    grid_section(ctx, view)
+if not ctx.model.continuous_latent:
     with tabs["Categories"]:
-        ui.categories_section(ctx, view)
+        categories_section(ctx, view)
 
-ui.write_url(ui.url_values(ctx, view))
+write_url(url_values(ctx, view))

@@ -3,8 +3,8 @@ run's card."""
 
 import streamlit as st
 
-from app.common import current_run, explain, runs_root
-from app.train_ui import page_path, run_card
+from app.common import current_run, explain, page_path, runs_root
+from app.runs_table import run_card
 from core import jobs
 from core.train import TrainConfig
 

@@ -8,15 +8,8 @@ import streamlit as st
 
 from app.common import explain, runs_root
 from app.text import md_escape
-from app.train_ui import (
-    LIVE_STATES,
-    check,
-    finished_panel,
-    live_panel,
-    run_option_label,
-    train_form,
-    user_runs,
-)
+from app.train_form import check, train_form
+from app.train_monitor import LIVE_STATES, finished_panel, live_panel, run_option_label, user_runs
 from core import jobs
 
 st.title("Train a model")

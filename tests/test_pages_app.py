@@ -18,7 +18,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from app.train_ui import DATASET_DEFAULTS, check, model_defaults, model_knobs
+from app.train_form import DATASET_DEFAULTS, check, model_defaults, model_knobs
 from core import jobs
 from core.runs import Run, RunError, list_runs, load_model
 from core.train import TrainConfig

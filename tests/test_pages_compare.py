@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.text import md_escape
 from core import data as datalib
 from core import projections as proj
 from core.runs import Run
@@ -130,7 +131,7 @@ def test_compare_page(runs_env, tiny_runs):
     ]  # fmt: skip
     captions = [c for im in at.get("image") for c in im.captions]
     assert len(captions) == 5  # originals, 2 reconstructions, 2 decoded grids
-    assert captions[:3] == ["Originals", f"A: {a.name}", f"B: {b.name}"]
+    assert captions[:3] == ["Originals", f"A: {md_escape(a.name)}", f"B: {md_escape(b.name)}"]
     assert "one column per label" in captions[4]  # the cvae's samples
     at.radio[0].set_value("Latent plane").run()
     assert not at.exception, at.exception
@@ -142,7 +143,8 @@ def test_compare_second_run_defaults_and_bad_link(runs_env, tiny_runs):
     a = tiny_runs["ae"]
     at = page(COMPARE, a, other="no-such-run")
     assert not at.exception
-    assert any("There is no run 'no-such-run'" in w.value for w in at.warning)
+    bad = md_escape(repr("no-such-run"))  # the link's value, shown as text
+    assert any(f"There is no run {bad}" in w.value for w in at.warning)
     assert at.selectbox(key="cmp_other").value != a.id
     at.selectbox(key="cmp_other").set_value(tiny_runs["gumbel-vae"].id).run()
     assert at.query_params["other"] == tiny_runs["gumbel-vae"].id

@@ -1,0 +1,237 @@
+"""The conditional-sampling page's sections: what a conditional run is (for one that is
+not), the class picker with its URL mirror, samples of a class, the class x z grid, the
+class swap and the conditional-sample accuracy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from app.explore_common import big_png, query_text, show_images, strict_int, write_url
+from app.text import html_escape, md_escape
+from core import explore as ex
+from core.runs import Run
+
+TRAIN_PAGE = Path(__file__).resolve().parent.parent / "pages" / "train.py"
+
+
+def not_conditional(run: Run, model) -> None:
+    """What a conditional run is, and the way to the train page with labels switched on."""
+    family = str(run.config().get("train", {}).get("model", "mlp-vae"))
+    st.info(
+        f"**{md_escape(run.name)}** is not conditional: it was trained without labels, so it "
+        "cannot be asked for a class."
+    )
+    st.markdown(
+        "A **conditional** autoencoder (a CVAE, Sohn et al. 2015) also receives the label: "
+        "the one-hot class joins the encoder's input and the decoder's input. The latent *z* "
+        "is then free to hold what the label does not say, the *style* (slant, thickness, "
+        "shape), and at sampling time you choose the class and draw *z* from the prior: "
+        '"draw me a 7", or "this same style as a 3".'
+    )
+    st.page_link(
+        str(TRAIN_PAGE),
+        label="Train a conditional VAE (cvae)",
+        icon=":material/model_training:",
+        query_params={"model": "cvae"},
+    )
+    if family not in ("cvae", "mlp-vae"):  # cvae is the conditional mlp-vae
+        st.page_link(
+            str(TRAIN_PAGE),
+            label=f"Train a conditional {md_escape(family)}",
+            icon=":material/model_training:",
+            query_params={"model": family, "conditional": "1"},
+        )
+
+
+def safe_file_part(text: str) -> str:
+    """A piece of a download's file name: letters, digits, dot, dash and underscore."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.")[:60] or "class"
+
+
+def class_label(k: int, names: list[str]) -> str:
+    """ "3 · Dress", or just "3" when the class is named by its index (digits)."""
+    return names[k] if names[k] == str(k) else f"{k} · {names[k]}"
+
+
+def class_picker(names: list[str]) -> int:
+    """The class to sample, mirrored in the URL as ?class=<index>."""
+    if not st.session_state.get("cd_url_done"):
+        st.session_state["cd_url_done"] = True
+        wanted = strict_int(query_text("class"), 0, len(names) - 1)
+        if wanted is not None:
+            st.session_state["cd_class"] = wanted
+    label = st.selectbox(
+        "Class",
+        list(range(len(names))),
+        key="cd_class",
+        format_func=lambda c: class_label(c, names),
+    )
+    write_url({"class": str(label)})
+    return int(label)
+
+
+def _seed_button(key: str, label: str = "New draw") -> int:
+    st.session_state.setdefault(key, 0)
+    if st.button(label, key=f"{key}_btn", icon=":material/casino:"):
+        st.session_state[key] += 1
+    return int(st.session_state[key])
+
+
+def samples_section(model, names: list[str], label: int) -> None:
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    with c1:
+        n = st.slider("Samples", 4, 64, 16, 4, key="cd_n")
+    with c2:
+        seed = _seed_button("cd_seed")
+    imgs = ex.conditional_samples(model, label, n, seed)
+    prior = model.prior_description
+    png = show_images(
+        imgs,
+        nrow=min(n, 8),
+        scale=max(1, 64 // model.image_shape[-1]),
+        caption=f"{n} draws of z from the {prior}, decoded as “{md_escape(names[label])}”",
+    )
+    st.download_button(
+        "Download PNG",
+        png,
+        file_name=f"samples_{safe_file_part(names[label])}.png",
+        mime="image/png",
+        key="cd_dl_samples",
+        on_click="ignore",
+    )
+
+
+def class_grid_section(model, names: list[str]) -> None:
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    with c1:
+        n_z = st.slider("Columns (one z each)", 2, 12, 8, key="cd_nz")
+    with c2:
+        seed = _seed_button("cd_grid_seed")
+    imgs = ex.class_z_grid(model, n_z, seed)
+    h = model.image_shape[-1]
+    scale = max(1, 48 // h)
+    arr = ex.sprite(imgs, n_z, pad=2)
+    arr = np.repeat(np.repeat(arr, scale, 0), scale, 1)
+    png = ex.png_bytes(ex.label_rows(arr, [class_label(k, names) for k in range(len(names))]))
+    st.image(
+        png,
+        caption="Each column shares one z across all classes: the z carries the "
+        "style, the label the class.",
+    )
+    st.download_button(
+        "Download PNG",
+        png,
+        file_name="class_by_z.png",
+        mime="image/png",
+        key="cd_dl_grid",
+        on_click="ignore",
+    )
+
+
+def class_swap_section(model, test, names: list[str], label: int) -> None:
+    labels = test.labels
+    first = int(torch.nonzero(labels == label)[0]) if (labels == label).any() else 0
+    c1, c2 = st.columns([2, 1])
+    with c1:
+        idx = st.number_input(
+            "Test image",
+            0,
+            len(test) - 1,
+            first,
+            key="cd_swap_img",
+            help="Defaults to the first test image of the chosen class.",
+        )
+    with c2:
+        own = int(labels[idx])
+        st.image(
+            big_png(test.images[idx], 112), width=84, caption=f"#{idx} · {md_escape(names[own])}"
+        )
+    res = ex.class_swap(model, test.images[int(idx)], own)
+    scale = max(1, 64 // model.image_shape[-1])
+    arr = ex.sprite(res["images"], len(names), pad=2)
+    png = ex.png_bytes(arr, scale)
+    st.image(
+        [big_png(im, 96) for im in res["images"]],
+        width=72,
+        caption=[("▸ " if k == own else "") + md_escape(n) for k, n in enumerate(names)],
+    )
+    st.caption(
+        f"The image is encoded with its own label ({md_escape(names[own])}); its latent z is "
+        "then decoded under every label. ▸ marks its own class."
+    )
+    st.download_button(
+        "Download PNG",
+        png,
+        file_name=f"class_swap_{idx}.png",
+        mime="image/png",
+        key="cd_dl_swap",
+        on_click="ignore",
+    )
+
+
+def accuracy_section(run: Run, names: list[str]) -> None:
+    ev = run.evaluation() or {}
+    cond = ev.get("conditional")
+    st.markdown(
+        "**Conditional-sample accuracy** asks whether the model draws the class you asked "
+        "for. An independent judge (a CNN trained on the real training images, some "
+        "of them blurred so that it reads a blurry image by its shape) "
+        "classifies 1,000 prior samples per class; the score is the share it assigns to the "
+        "asked class. Read it beside the judge's own accuracy on real test images: a model "
+        "cannot look more recognisable than the judge can recognise."
+    )
+    if not cond:
+        st.info(
+            "Not computed for this run yet. It scores the whole test split (``core.evaluate``) "
+            "with the judge shipped for Fashion-MNIST; for other datasets it first trains one "
+            "(once: about 8 minutes on two CPU cores for 60,000 images)."
+        )
+        if st.button("Compute it", key="cd_eval", icon=":material/fact_check:"):
+            from core.evaluate import evaluate
+
+            with st.spinner("Evaluating the run (judge, samples, test metrics)…"):
+                evaluate(run.path)
+            st.rerun()
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric(
+        "Conditional-sample accuracy",
+        f"{cond['sample_accuracy']:.1%}",
+        help=f"{cond.get('samples_per_class', 100)} prior samples per class",
+    )
+    c2.metric(
+        "Judge accuracy on real test images",
+        f"{cond['judge_test_accuracy']:.1%}",
+        help=cond.get("judge", ""),
+    )
+    if "recon_accuracy" in cond:
+        c3.metric(
+            "Judge accuracy on its reconstructions",
+            f"{cond['recon_accuracy']:.1%}",
+            help="The model's reconstructions of the real test images, each with its true "
+            "label: what the decoder can draw. A gap between this and the sample accuracy "
+            "is where the prior puts the samples.",
+        )
+    st.caption(f"Chance level: {1 / len(names):.0%} (a model that ignored the label).")
+    per = cond.get("per_class") or []
+    if per:
+        xs = [html_escape(class_label(k, names)) for k in range(len(per))]
+        fig = go.Figure(go.Bar(x=xs, y=per, name="samples", marker_color="#1f77b4"))
+        real = cond.get("judge_per_class")
+        if real:  # what the judge scores on real images of the class: the attainable bar
+            fig.add_bar(x=xs, y=real, name="real test images", marker_color="#bbbbbb")
+        fig.update_layout(
+            height=260,
+            barmode="group",
+            legend=dict(orientation="h", y=1.15, x=1, xanchor="right"),
+            margin=dict(l=10, r=10, t=30, b=10),
+            yaxis=dict(range=[0, 1], tickformat=".0%"),
+            title=dict(text="per class", font=dict(size=13)),
+        )
+        st.plotly_chart(fig, key="cd_acc_chart", config={"displayModeBar": False})

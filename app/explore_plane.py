@@ -1,0 +1,239 @@
+"""The latent plane of the explorer: its controls (axes, range, label, the other
+coordinates), the plane component with its points, markers and path, and pins.
+
+The browser component itself is ``app.components.latent_plane``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from app import components
+from app.explore_common import MAX_PIN, finite_float
+from app.explore_context import (
+    MAX_POINTS,
+    Ctx,
+    _short,
+    _thumbs,
+    basis,
+    extent_of,
+    labels_arg,
+    pick_test_image,
+    shown_points,
+    sprite_png,
+    test_latent,
+    thumb,
+)
+from core import explore as ex
+
+
+# ----------------------------------------------------------------------------- plane controls
+@dataclass
+class View:
+    plane: ex.Plane
+    extent: tuple
+    label: int | None
+    grid: int
+    n_std: float
+    fix_note: str
+
+
+def plane_controls(ctx: Ctx) -> View:
+    """Axes, label, range and the other coordinates; returns the plane to show."""
+    L = ctx.dim
+    dims_b = basis(ctx, "dims")
+    var = dims_b.variance if dims_b.variance is not None else np.ones(L)
+    top = [int(k) for k in np.argsort(-var)[:2]] if L > 1 else [0, 0]
+    default_kind = "dims" if L <= 2 else "pca"
+    st.session_state.setdefault("ex_kind", default_kind)
+    st.session_state.setdefault("ex_dims_i", min(top))
+    st.session_state.setdefault("ex_dims_j", max(top) if L > 1 else 0)
+    st.session_state.setdefault("ex_pca_i", 0)
+    st.session_state.setdefault("ex_pca_j", 1 if L > 1 else 0)
+
+    cols = st.columns([1.5, 1, 1, 1.2, 1.2] if ctx.conditional else [1.5, 1, 1, 1.2])
+    with cols[0]:
+        kind = st.segmented_control(
+            "Axes",
+            ["dims", "pca"],
+            key="ex_kind",
+            required=True,
+            format_func={"dims": "Latent dimensions", "pca": "Principal directions"}.get,
+            help="Latent dimensions: two coordinates of z. Principal directions: the two "
+            "directions along which the encoded test set varies most.",
+        )
+    b = basis(ctx, kind)
+
+    def fmt(k):
+        v = b.variance[k] if b.variance is not None else None
+        return f"{b.names[k]} (var {v:.2g})" if v is not None else b.names[k]
+
+    options = list(range(L))
+    with cols[1]:
+        i = st.selectbox("Horizontal axis", options, key=f"ex_{kind}_i", format_func=fmt)
+    with cols[2]:
+        j = st.selectbox(
+            "Vertical axis", options, key=f"ex_{kind}_j", format_func=fmt, disabled=L < 2
+        )
+    if L > 1 and i == j:
+        st.warning("Pick two different axes: the vertical axis moved to the next coordinate.")
+        j = (i + 1) % L
+    with cols[3]:
+        n_std = st.slider(
+            "Range (± std)",
+            1.0,
+            6.0,
+            3.0,
+            0.5,
+            key="ex_range",
+            help="The plane spans the mean of the encoded points plus or "
+            "minus this many standard deviations along each axis.",
+        )
+    label = None
+    if ctx.conditional:
+        with cols[4]:
+            label = st.selectbox(
+                "Decoder label",
+                list(range(ctx.model.num_classes)),
+                key="ex_label",
+                format_func=lambda c: ctx.names[c],
+                help="A conditional decoder draws the plane for this label.",
+            )
+    fixed, note = other_coordinates(ctx, b, i, j)
+    plane = ex.Plane(b, int(i), int(j), fixed)
+    extent = extent_of(ctx, plane, n_std)
+    grid = int(st.session_state.get("ex_res", 32))
+    return View(plane, extent, label, grid, n_std, note)
+
+
+def other_coordinates(ctx: Ctx, b: ex.Basis, i: int, j: int) -> tuple[np.ndarray, str]:
+    """The coordinates that do not follow the mouse: the mean of the encoded points, those
+    of one test image, or set by hand."""
+    L = b.dim
+    mean_scores = b.scores(ctx.space["z"].mean(0, keepdims=True))[0]
+    others = [k for k in range(L) if k not in (i, j)]
+    if not others:
+        return mean_scores, ""
+    with st.expander(f"The other {len(others)} coordinates", expanded=False):
+        src = st.radio(
+            "Take them from",
+            ["the mean", "a test image", "sliders"],
+            key="ex_fix",
+            horizontal=True,
+            help="The plane is a slice through latent space: these coordinates "
+            "stay fixed while the mouse moves the two on the axes.",
+        )
+        if src == "a test image":
+            c1, c2 = st.columns([2, 1])
+            with c1:
+                idx = pick_test_image(ctx, "Test image", "ex_fix_img")
+            with c2:
+                thumb(ctx, idx, 64)
+            z = test_latent(ctx, idx, st.session_state.get("ex_label"))
+            return b.scores(z[None])[0], f"fix=img:{idx}"
+        if src == "sliders":
+            if len(others) > 24:
+                st.caption(f"Showing sliders for the first 24 of {len(others)} coordinates.")
+            scores = b.scores(ctx.space["z"])
+            fixed = mean_scores.copy()
+            cols = st.columns(3)
+            for n, k in enumerate(others[:24]):
+                lo = float(scores[:, k].mean() - 4 * scores[:, k].std() - 1e-3)
+                hi = float(scores[:, k].mean() + 4 * scores[:, k].std() + 1e-3)
+                with cols[n % 3]:
+                    fixed[k] = st.slider(
+                        b.names[k],
+                        lo,
+                        hi,
+                        float(mean_scores[k]),
+                        (hi - lo) / 100,
+                        key=f"ex_fix_{b.kind}_{k}",
+                        format="%.2f",
+                    )
+            return fixed, ""
+        st.caption("At the mean of the encoded points.")
+    return mean_scores, ""
+
+
+# ----------------------------------------------------------------------------- the plane
+def _on_pin() -> None:
+    res = st.session_state.get("explore_plane") or {}
+    pin = res.get("pin") if isinstance(res, dict) else None
+    if isinstance(pin, dict):  # from the browser: untrusted like a link
+        u, v = finite_float(pin.get("u"), MAX_PIN), finite_float(pin.get("v"), MAX_PIN)
+        if u is not None and v is not None:
+            st.session_state["ex_pin"] = (u, v)
+            st.session_state["ex_pin_new"] = True
+
+
+def record_new_pin(ctx: Ctx, view: View) -> None:
+    """Keep the last pins (as latent vectors) for interpolation between pinned points."""
+    if not st.session_state.pop("ex_pin_new", False):
+        return
+    pin = st.session_state.get("ex_pin")
+    if pin is None:
+        return
+    z = view.plane.to_z([pin])[0]
+    pins = list(st.session_state.get("ex_pins", []))
+    pins.append({"z": z.tolist(), "uv": list(pin), "axes": list(view.plane.names)})
+    st.session_state["ex_pins"] = pins[-10:]
+
+
+def plane_component(ctx: Ctx, view: View, markers: list, path: list | None) -> None:
+    plane, extent = view.plane, view.extent
+    c, h, w = ctx.model.image_shape
+    sp = sprite_png(ctx, plane, extent, view.grid, labels_arg(ctx, view.label))
+    which = shown_points(ctx, MAX_POINTS if c == 1 else MAX_POINTS // 2)
+    uv = plane.to_uv(ctx.space["z"][which])
+    th = _thumbs(ctx.items.images, ctx.key, _short(which.tobytes().hex()), which)
+    pin = st.session_state.get("ex_pin")
+    marks = list(markers)
+    if pin is not None:
+        marks.append({"u": pin[0], "v": pin[1], "kind": "pin", "color": "#d00", "text": "pin"})
+    data = {
+        "sprite": {"src": sp["src"], "id": sp["id"], "grid": view.grid},
+        "cell": [c, h, w],
+        "extent": {"u": list(extent[0]), "v": list(extent[1])},
+        "axes": list(plane.names),
+        "points": {
+            "u": np.round(uv[:, 0], 4).tolist(),
+            "v": np.round(uv[:, 1], 4).tolist(),
+            "label": ctx.space["labels"][which].astype(int).tolist(),
+            "index": which.astype(int).tolist(),
+        },
+        "thumbs": th,
+        "class_names": ctx.names,
+        "markers": marks,
+        "path": path or [],
+        "start": list(pin) if pin else None,
+        "start_note": "at the pin" if pin else "at the centre",
+        "size": 500,
+    }
+    components.latent_plane(data, key="explore_plane", on_pin=_on_pin)
+    what = "training items (the latent table)" if ctx.is_table else "test images"
+    c1, c2 = st.columns([1, 2.2], vertical_alignment="center")
+    with c1:
+        st.select_slider(
+            "Scrubbing grid (cells per side)",
+            [16, 24, 32, 48],
+            value=32,
+            key="ex_res",
+            help="More cells follow the decoder more closely "
+            "between grid points and take longer to decode, once per plane.",
+        )
+    with c2:
+        what = "training items (the latent table)" if ctx.is_table else "test images"
+        st.caption(
+            f"{len(which)} of {len(ctx.space['z'])} {what}, coloured by label; hover a dot to "
+            f"see its image. The picture follows the mouse by blending a {view.grid}×"
+            f"{view.grid} grid decoded on the server in one batch; a pin is decoded exactly."
+        )
+
+
+def num(v: float, digits: int = 2) -> str:
+    """A coordinate for captions (no "-0.00")."""
+    text = f"{v:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text

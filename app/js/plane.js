@@ -1,0 +1,292 @@
+const sprites = new Map();  // id -> Promise<{w, h, px: Uint8ClampedArray, img}>
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+function color(k) {
+  return k < PALETTE.length ? PALETTE[k] : `hsl(${(k * 137.5) % 360}, 65%, 45%)`;
+}
+function loadSprite(sp) {
+  if (!sp || !sp.src) return Promise.resolve(null);
+  if (!sprites.has(sp.id)) {
+    sprites.set(sp.id, (async () => {
+      const img = new Image();
+      img.src = sp.src;
+      await img.decode();
+      const c = document.createElement("canvas");
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      const g = c.getContext("2d", { willReadFrequently: true });
+      g.drawImage(img, 0, 0);
+      return { w: c.width, h: c.height, px: g.getImageData(0, 0, c.width, c.height).data, img };
+    })());
+    if (sprites.size > 12) sprites.delete(sprites.keys().next().value);
+  }
+  return sprites.get(sp.id);
+}
+function niceTicks(lo, hi, n) {
+  const span = hi - lo;
+  if (!(span > 0)) return [lo];
+  const step0 = span / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
+  const err = step0 / mag;
+  const step = mag * (err >= 7.5 ? 10 : err >= 3.5 ? 5 : err >= 1.5 ? 2 : 1);
+  const out = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9; t += step) out.push(+t.toFixed(10));
+  return out;
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const $ = (s) => parentElement.querySelector(s);
+  const plane = $(".ll-plane"), overlay = $(".ll-overlay"), decoded = $(".ll-decoded");
+  const readout = $(".ll-readout"), tip = $(".ll-tip"), tipImg = $(".ll-tip-img");
+  const tipText = $(".ll-tip-text"), blendBox = $(".ll-blend"), mapBox = $(".ll-map");
+  const wrap = $(".ll-plane-wrap"), legend = $(".ll-legend");
+  const W = window.__latentlab = window.__latentlab || {};
+  const S = W.scrub = W.scrub || { moves: 0, paints: 0, latencies: [], pins: 0 };
+  S.ready = false;
+
+  const size = data.size || 460, dpr = window.devicePixelRatio || 1;
+  const M = { l: 46, r: 10, t: 10, b: 34 };
+  const pw = size - M.l - M.r, ph = size - M.t - M.b;
+  for (const c of [plane, overlay]) {
+    c.width = size * dpr; c.height = size * dpr;
+    c.style.width = size + "px"; c.style.height = size + "px";
+  }
+  wrap.style.width = size + "px"; wrap.style.height = size + "px";
+  const [u0, u1] = data.extent.u, [v0, v1] = data.extent.v;
+  const X = (u) => M.l + (u - u0) / (u1 - u0) * pw;
+  const Y = (v) => M.t + (v1 - v) / (v1 - v0) * ph;
+  const U = (x) => u0 + (x - M.l) / pw * (u1 - u0);
+  const V = (y) => v1 - (y - M.t) / ph * (v1 - v0);
+  const [C, H, Wd] = data.cell;  // channels, height, width of one decoded image
+  decoded.width = Wd; decoded.height = H;
+  const dg = decoded.getContext("2d");
+  const out = dg.createImageData(Wd, H);
+  const G = data.sprite.grid;
+  const pts = data.points || { u: [], v: [], label: [], index: [] };
+  const names = data.class_names || [];
+  let cell = null, thumbs = null, alive = true;
+
+  legend.innerHTML = "";
+  const seen = [...new Set(pts.label)].sort((a, b) => a - b);
+  for (const k of seen) {
+    const s = document.createElement("span");
+    s.innerHTML = `<i style="background:${color(k)}"></i>${names[k] ?? k}`;
+    legend.appendChild(s);
+  }
+
+  function drawPlane() {
+    const g = plane.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, size, size);
+    g.fillStyle = data.background || "#ffffff";
+    g.fillRect(M.l, M.t, pw, ph);
+    if (mapBox.checked && cell) {
+      const du = pw / Math.max(G - 1, 1), dv = ph / Math.max(G - 1, 1);
+      g.save();
+      g.beginPath(); g.rect(M.l, M.t, pw, ph); g.clip();
+      g.globalAlpha = 0.55; g.imageSmoothingEnabled = false;
+      g.drawImage(cell.img, M.l - du / 2, M.t - dv / 2, pw + du, ph + dv);
+      g.restore();
+    }
+    g.strokeStyle = "rgba(128,128,128,0.25)"; g.lineWidth = 1;
+    g.fillStyle = "rgba(90,90,90,1)"; g.font = "11px sans-serif";
+    g.textAlign = "center"; g.textBaseline = "top";
+    for (const t of niceTicks(u0, u1, 6)) {
+      const x = X(t);
+      g.beginPath(); g.moveTo(x, M.t); g.lineTo(x, M.t + ph); g.stroke();
+      g.fillText(String(+t.toPrecision(3)), x, M.t + ph + 4);
+    }
+    g.textAlign = "right"; g.textBaseline = "middle";
+    for (const t of niceTicks(v0, v1, 6)) {
+      const y = Y(t);
+      g.beginPath(); g.moveTo(M.l, y); g.lineTo(M.l + pw, y); g.stroke();
+      g.fillText(String(+t.toPrecision(3)), M.l - 5, y);
+    }
+    g.strokeStyle = "rgba(90,90,90,0.8)"; g.strokeRect(M.l, M.t, pw, ph);
+    g.textAlign = "center"; g.textBaseline = "bottom"; g.font = "12px sans-serif";
+    g.fillText(data.axes[0], M.l + pw / 2, size - 1);
+    g.save(); g.translate(11, M.t + ph / 2); g.rotate(-Math.PI / 2);
+    g.textBaseline = "middle"; g.fillText(data.axes[1], 0, 0); g.restore();
+    g.save(); g.beginPath(); g.rect(M.l, M.t, pw, ph); g.clip();
+    g.globalAlpha = 0.75;
+    for (let n = 0; n < pts.u.length; n++) {
+      g.fillStyle = color(pts.label[n]);
+      g.beginPath(); g.arc(X(pts.u[n]), Y(pts.v[n]), 2.6, 0, 2 * Math.PI); g.fill();
+    }
+    g.restore();
+  }
+
+  function drawOverlay(mouse) {
+    const g = overlay.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, size, size);
+    g.save(); g.beginPath(); g.rect(M.l, M.t, pw, ph); g.clip();
+    if (data.path && data.path.length > 1) {
+      g.strokeStyle = "#333"; g.lineWidth = 2; g.setLineDash([5, 4]);
+      g.beginPath();
+      data.path.forEach(([u, v], n) => n ? g.lineTo(X(u), Y(v)) : g.moveTo(X(u), Y(v)));
+      g.stroke(); g.setLineDash([]);
+    }
+    g.restore();
+    for (const m of data.markers || []) {
+      // A marker off the plane sits on its border, hollow, with an arrow in its label.
+      const rx = X(m.u), ry = Y(m.v);
+      const x = Math.min(Math.max(rx, M.l), M.l + pw), y = Math.min(Math.max(ry, M.t), M.t + ph);
+      const off = x !== rx || y !== ry;
+      const arrow = off ? (ry < M.t ? "↑" : ry > M.t + ph ? "↓" : "")
+        + (rx < M.l ? "←" : rx > M.l + pw ? "→" : "") : "";
+      g.lineWidth = 2.5; g.strokeStyle = m.color || "#d00"; g.fillStyle = m.color || "#d00";
+      if (off) g.fillStyle = "rgba(255,255,255,0.9)";
+      if (m.kind === "pin") {
+        g.beginPath(); g.arc(x, y, 7, 0, 2 * Math.PI); g.stroke();
+        g.beginPath(); g.moveTo(x - 11, y); g.lineTo(x + 11, y);
+        g.moveTo(x, y - 11); g.lineTo(x, y + 11); g.stroke();
+      } else {
+        g.beginPath(); g.moveTo(x, y - 8); g.lineTo(x + 8, y); g.lineTo(x, y + 8);
+        g.lineTo(x - 8, y); g.closePath(); g.fill();
+        g.strokeStyle = "#fff"; g.lineWidth = 1.5; g.stroke();
+      }
+      if (off && m.kind !== "pin") {
+        g.strokeStyle = m.color || "#d00"; g.lineWidth = 2; g.stroke();
+      }
+      const text = (m.text || "") + (off ? ` ${arrow} off the plane` : "");
+      if (text) {
+        g.font = "bold 12px sans-serif"; g.textBaseline = y < M.t + 20 ? "top" : "bottom";
+        const tx = x > M.l + pw - 120 ? x - 9 : x + 9;
+        g.textAlign = x > M.l + pw - 120 ? "right" : "left";
+        const ty = y < M.t + 20 ? y + 6 : y - 6;
+        g.lineWidth = 3; g.strokeStyle = "#fff"; g.strokeText(text, tx, ty);
+        g.fillStyle = "#111"; g.fillText(text, tx, ty);
+      }
+    }
+    g.save(); g.beginPath(); g.rect(M.l, M.t, pw, ph); g.clip();
+    if (mouse) {
+      g.strokeStyle = "rgba(0,0,0,0.55)"; g.lineWidth = 1;
+      g.beginPath(); g.moveTo(mouse.x, M.t); g.lineTo(mouse.x, M.t + ph);
+      g.moveTo(M.l, mouse.y); g.lineTo(M.l + pw, mouse.y); g.stroke();
+    }
+    g.restore();
+  }
+
+  // Bilinear blend of the four grid cells around (u, v), straight from the sprite's pixels.
+  function paint(u, v) {
+    if (!cell) return false;
+    const fx = Math.min(Math.max((u - u0) / (u1 - u0), 0), 1) * (G - 1);
+    const fy = Math.min(Math.max((v1 - v) / (v1 - v0), 0), 1) * (G - 1);
+    let c0 = Math.floor(fx), r0 = Math.floor(fy);
+    let c1 = Math.min(c0 + 1, G - 1), r1 = Math.min(r0 + 1, G - 1);
+    let ax = fx - c0, ay = fy - r0;
+    if (!blendBox.checked) { c0 = c1 = Math.round(fx); r0 = r1 = Math.round(fy); ax = ay = 0; }
+    const w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
+    const px = cell.px, sw = cell.w, o = out.data;
+    const b00 = (r0 * H * sw + c0 * Wd) * 4, b01 = (r0 * H * sw + c1 * Wd) * 4;
+    const b10 = (r1 * H * sw + c0 * Wd) * 4, b11 = (r1 * H * sw + c1 * Wd) * 4;
+    for (let y = 0; y < H; y++) {
+      const row = y * sw * 4;
+      for (let x = 0; x < Wd; x++) {
+        const s = row + x * 4, d = (y * Wd + x) * 4;
+        for (let ch = 0; ch < 3; ch++) {
+          o[d + ch] = w00 * px[b00 + s + ch] + w01 * px[b01 + s + ch]
+                    + w10 * px[b10 + s + ch] + w11 * px[b11 + s + ch];
+        }
+        o[d + 3] = 255;
+      }
+    }
+    dg.putImageData(out, 0, 0);
+    S.paints++;
+    return true;
+  }
+
+  const fmt = (x) => { const t = x.toFixed(3); return /^-0\.0+$/.test(t) ? t.slice(1) : t; };
+  function showReadout(u, v, extra) {
+    readout.textContent = `${data.axes[0]} = ${fmt(u)}\n${data.axes[1]} = ${fmt(v)}`
+      + (extra ? `\n${extra}` : "");
+    readout.style.whiteSpace = "pre";
+  }
+
+  function nearest(x, y) {
+    let best = -1, bd = 36;  // within 6 px
+    for (let n = 0; n < pts.u.length; n++) {
+      const dx = X(pts.u[n]) - x, dy = Y(pts.v[n]) - y, d = dx * dx + dy * dy;
+      if (d < bd) { bd = d; best = n; }
+    }
+    return best;
+  }
+
+  function showTip(n, x, y) {
+    if (n < 0 || !thumbs) { tip.style.display = "none"; return; }
+    const th = data.thumbs, k = n, cols = th.cols;
+    tipImg.width = Wd; tipImg.height = H;
+    const g = tipImg.getContext("2d");
+    g.imageSmoothingEnabled = false;
+    g.clearRect(0, 0, Wd, H);
+    g.drawImage(thumbs.img, (k % cols) * Wd, Math.floor(k / cols) * H, Wd, H, 0, 0, Wd, H);
+    const lab = names[pts.label[n]] ?? pts.label[n];
+    tipText.textContent = `${lab} · #${pts.index[n]}`;
+    tip.style.display = "block";
+    tip.style.left = Math.min(x + 14, size - 96) + "px";
+    tip.style.top = Math.max(y - 110, 0) + "px";
+  }
+
+  function local(ev) {
+    const r = overlay.getBoundingClientRect();
+    return { x: (ev.clientX - r.left) * size / r.width, y: (ev.clientY - r.top) * size / r.height };
+  }
+  function inside(p) {
+    return p.x >= M.l && p.x <= M.l + pw && p.y >= M.t && p.y <= M.t + ph;
+  }
+
+  function onMove(ev) {
+    const p = local(ev);
+    if (!inside(p)) { tip.style.display = "none"; drawOverlay(null); return; }
+    const u = U(p.x), v = V(p.y);
+    S.moves++;
+    const painted = paint(u, v);
+    if (painted) {
+      const done = performance.now();
+      S.lastEvent = ev.timeStamp; S.lastPaint = done; S.lastUV = [u, v];
+      S.latencies.push(done - ev.timeStamp);
+      if (S.latencies.length > 500) S.latencies.shift();
+    }
+    showReadout(u, v, painted ? "" : "decoding the plane…");
+    drawOverlay(p);
+    showTip(nearest(p.x, p.y), p.x, p.y);
+  }
+  function onLeave() { tip.style.display = "none"; drawOverlay(null); }
+  function onClick(ev) {
+    const p = local(ev);
+    if (!inside(p)) return;
+    const u = U(p.x), v = V(p.y);
+    S.pins++;
+    data.markers = (data.markers || []).filter((m) => m.kind !== "pin");
+    data.markers.push({ u, v, kind: "pin", color: "#d00", text: "pin" });
+    drawOverlay(p);
+    setTriggerValue("pin", { u, v });
+  }
+  function onToggle() { drawPlane(); }
+
+  overlay.addEventListener("mousemove", onMove);
+  overlay.addEventListener("mouseleave", onLeave);
+  overlay.addEventListener("click", onClick);
+  mapBox.addEventListener("change", onToggle);
+  drawPlane();
+  drawOverlay(null);
+  const start = data.start || [(u0 + u1) / 2, (v0 + v1) / 2];
+  showReadout(start[0], start[1], "loading…");
+
+  Promise.all([loadSprite(data.sprite), loadSprite(data.thumbs)]).then(([c, t]) => {
+    if (!alive) return;
+    cell = c; thumbs = t;
+    paint(start[0], start[1]);
+    showReadout(start[0], start[1], data.start_note || "");
+    if (mapBox.checked) drawPlane();
+    S.ready = true; S.spriteId = data.sprite.id;
+  }).catch((e) => { readout.textContent = "could not load the decoded grid: " + e; });
+
+  return () => {
+    alive = false;
+    overlay.removeEventListener("mousemove", onMove);
+    overlay.removeEventListener("mouseleave", onLeave);
+    overlay.removeEventListener("click", onClick);
+    mapBox.removeEventListener("change", onToggle);
+  };
+}

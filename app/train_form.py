@@ -1,0 +1,309 @@
+"""The Train page's form: the dataset's and model family's defaults, the form itself (returns
+a ``TrainConfig`` and the model's settings; a link such as ``?model=cvae`` presets it) and
+its validation."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import streamlit as st
+import torch
+
+from core import data as datalib
+from core.config import OPTIMIZERS, TrainConfig, validate_run
+from core.models import MODELS, ConfigError, config_class, model_class
+
+# Datasets offered in the form: digits is bundled and instant; Fashion-MNIST is the seeds'.
+DATASETS = ["fashion-mnist", "digits", "mnist", "kmnist", "cifar10"]
+DATASET_DEFAULTS = {
+    "digits": {"batch_size": 64, "epochs": 20},
+    "_": {"batch_size": 512, "epochs": 10},
+}
+# Latent sizes per family: 2-D for the families whose latent plane is the point of the lab,
+# the seeds' best L=10 for the others (gumbel-vae: 10 variables of 10 categories).
+LATENT_DEFAULTS = {
+    "mlp-vae": 2,
+    "fcconv-vae": 10,
+    "conv-vae": 10,
+    "cvae": 2,
+    "ae": 10,
+    "gumbel-vae": 10,
+    "autodecoder": 2,
+}
+LOSSES = ["bce", "mse", "ssim", "bce+0.5*ssim"]
+CUSTOM = "custom mix…"
+
+
+# ----------------------------------------------------------------------------- the form
+def model_defaults(model: str) -> dict:
+    """The family's preset settings (the registry's preset over its config's defaults)."""
+    cfg_cls, _, preset, _ = MODELS[model]
+    base = {f.name: getattr(cfg_cls(), f.name) for f in fields(cfg_cls)}
+    base.update(preset)
+    base["latent_dim"] = LATENT_DEFAULTS.get(model, base["latent_dim"])
+    base["conditional"] = bool(preset.get("conditional", False))
+    return base
+
+
+def model_knobs(model: str) -> list[str]:
+    """Which model settings the form shows for a family."""
+    arch = model_defaults(model)["arch"]
+    knobs = ["latent_dim"]
+    knobs += ["enc_channels", "dec_channels"] if arch == "fcconv" else ["hidden_dim"]
+    names = {f.name for f in fields(config_class(model))}
+    knobs += [k for k in ("categories", "temperature") if k in names]
+    return knobs
+
+
+def device_options() -> list[str]:
+    opts = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        opts.append("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        opts.append("mps")
+    return opts
+
+
+def _k(name: str) -> str:
+    return f"train.{name}"
+
+
+def apply_defaults() -> None:
+    """Reset the form's knobs to the defaults of the chosen dataset and model."""
+    ss = st.session_state
+    dataset, model = ss[_k("dataset")], ss[_k("model")]
+    d = DATASET_DEFAULTS.get(dataset, DATASET_DEFAULTS["_"])
+    m = model_defaults(model)
+    t = TrainConfig()
+    for k in ("latent_dim", "hidden_dim", "enc_channels", "dec_channels", "categories"):
+        if k in m:
+            ss[_k(k)] = int(m[k])
+    ss[_k("temperature")] = float(m.get("temperature", 1.0))
+    ss[_k("conditional")] = m["conditional"]
+    ss[_k("class_prior")] = bool(m.get("class_prior", False))
+    ss[_k("epochs")] = d["epochs"]
+    ss[_k("batch_size")] = d["batch_size"]
+    ss[_k("val_size")] = t.val_size
+    ss[_k("lr")] = t.lr
+    ss[_k("optimizer")] = t.optimizer
+    ss[_k("loss")] = t.loss
+    ss[_k("recon_weight")] = t.recon_weight
+    ss[_k("kl_weight")] = t.kl_weight
+    ss[_k("kl_warmup")] = t.kl_warmup
+
+
+def init_form(dataset: str = "fashion-mnist", model: str = "fcconv-vae") -> None:
+    """Fill the form's session state once per session (the seeds' best by default)."""
+    ss = st.session_state
+    if _k("model") in ss:
+        return
+    ss[_k("dataset")], ss[_k("model")] = dataset, model
+    ss[_k("device")] = "auto"
+    ss[_k("seed")] = TrainConfig().seed
+    ss[_k("train_size")] = 0
+    ss[_k("name")] = ""
+    ss[_k("loss_custom")] = ""
+    apply_defaults()
+
+
+def apply_link() -> None:
+    """Honour a link such as ``?model=cvae`` or ``?model=mlp-vae&conditional=1`` (the
+    conditional page sends one): set the form once, then drop the parameters."""
+    qp = st.query_params
+    model = qp.get("model")
+    if model not in MODELS:
+        return
+    ss = st.session_state
+    ss[_k("model")] = model
+    apply_defaults()
+    if "conditional" in qp:
+        ss[_k("conditional")] = qp.get("conditional") in ("1", "true", "yes")
+    for k in ("model", "conditional"):
+        if k in qp:
+            del qp[k]
+
+
+def train_form() -> tuple[TrainConfig, dict, str | None]:
+    """Draw the training form; returns (train config, model settings, run name or None).
+
+    Changing the dataset or the model resets the knobs to that choice's defaults.
+    Nothing is validated here: see ``check``.
+    """
+    init_form()
+    apply_link()
+    keep = {"persist_state": "session"}
+    c1, c2 = st.columns(2)
+    c1.selectbox(
+        "Dataset",
+        DATASETS,
+        key=_k("dataset"),
+        on_change=apply_defaults,
+        **keep,
+        help="digits: 8x8 scikit-learn digits, bundled and instant. Fashion-MNIST: "
+        "the seeds' benchmark (28x28 clothes).",
+    )
+    model = c2.selectbox(
+        "Model",
+        list(MODELS),
+        key=_k("model"),
+        on_change=apply_defaults,
+        **keep,
+        help="The model family; see the explanation above.",
+    )
+    st.caption(MODELS[model][3])
+    name = st.text_input(
+        "Run name (optional)",
+        key=_k("name"),
+        **keep,
+        placeholder=f"{model}-{st.session_state[_k('dataset')]}",
+    )
+
+    st.markdown("**Model**")
+    knobs = model_knobs(model)
+    gumbel = "categories" in knobs
+    labels = {
+        "latent_dim": "Categorical variables N" if gumbel else "Latent size L",
+        "hidden_dim": "Hidden size",
+        "enc_channels": "Encoder channels",
+        "dec_channels": "Decoder channels",
+        "categories": "Categories per variable K",
+        "temperature": "Temperature τ (start)",
+    }
+    helps = {
+        "latent_dim": "Length of the code z. 2 gives a latent plane you can scrub directly.",
+        "hidden_dim": "Width of the hidden layer between the image and the code.",
+        "temperature": "Gumbel-softmax temperature; it anneals towards 0.5 during training.",
+    }
+    cols = st.columns(2)
+    args: dict = {}
+    for i, k in enumerate(knobs):
+        fmt = "%g" if k == "temperature" else None
+        step = 0.1 if k == "temperature" else 1
+        args[k] = cols[i % 2].number_input(
+            labels[k], key=_k(k), step=step, format=fmt, help=helps.get(k), **keep
+        )
+    args["conditional"] = st.checkbox(
+        "Conditional on the label",
+        key=_k("conditional"),
+        **keep,
+        help="The one-hot label joins the encoder and decoder inputs (a CVAE): you can then "
+        "ask the decoder for a chosen class.",
+    )
+    if "class_prior" in {f.name for f in fields(config_class(model))}:
+        args["class_prior"] = st.checkbox(
+            "Learned prior per label",
+            key=_k("class_prior"),
+            **keep,
+            disabled=not args["conditional"],
+            help="Each label gets its own Gaussian over z, learned with the model; samples "
+            "of a label are drawn from it. On Fashion-MNIST it lifts the share of samples "
+            "a classifier reads as the asked class (REPRODUCTION.md).",
+        )
+
+    st.markdown("**Loss**")
+    c1, c2 = st.columns(2)
+    loss = c1.selectbox(
+        "Reconstruction loss",
+        [*LOSSES, CUSTOM],
+        key=_k("loss"),
+        **keep,
+        help="BCE treats pixels as coin flips, MSE as Gaussians; SSIM compares local "
+        "structure. A mix adds weighted terms.",
+    )
+    if loss == CUSTOM:
+        loss = st.text_input(
+            "Loss mix",
+            key=_k("loss_custom"),
+            placeholder="e.g. bce+0.3*ssim",
+            **keep,
+            help="Terms bce, mse, ssim, each with an optional weight, joined by +.",
+        )
+    recon_w = c2.number_input(
+        "Reconstruction weight", key=_k("recon_weight"), step=0.1, format="%g", **keep
+    )
+    has_kl = model_class(model).has_regulariser
+    c1, c2 = st.columns(2)
+    kl_w = c1.number_input(
+        "β (KL weight)",
+        key=_k("kl_weight"),
+        step=0.1,
+        format="%g",
+        disabled=not has_kl,
+        **keep,
+        help="β = 1 is the plain VAE; larger β trades reconstruction for a "
+        "smoother, more disentangled latent space.",
+    )
+    warm = c2.number_input(
+        "KL warm-up (epochs)",
+        key=_k("kl_warmup"),
+        step=1.0,
+        format="%g",
+        disabled=not has_kl,
+        **keep,
+        help="β ramps up from 0 over this many epochs (0 = off).",
+    )
+
+    st.markdown("**Optimisation**")
+    c1, c2 = st.columns(2)
+    epochs = c1.number_input("Epochs", key=_k("epochs"), step=1, **keep)
+    batch = c2.number_input("Batch size", key=_k("batch_size"), step=32, **keep)
+    c1, c2 = st.columns(2)
+    lr = c1.number_input("Learning rate", key=_k("lr"), step=1e-4, format="%g", **keep)
+    opt = c2.selectbox("Optimizer", OPTIMIZERS, key=_k("optimizer"), **keep)
+    with st.expander("More settings"):
+        dev = st.selectbox(
+            "Device",
+            device_options(),
+            key=_k("device"),
+            **keep,
+            help="auto picks a CUDA GPU when there is one.",
+        )
+        c1, c2 = st.columns(2)
+        seed = c1.number_input("Seed", key=_k("seed"), step=1, **keep)
+        val = c2.number_input(
+            "Validation images",
+            key=_k("val_size"),
+            step=100,
+            **keep,
+            help="Test images scored after each epoch.",
+        )
+        train_size = st.number_input(
+            "Training images (0 = all)", key=_k("train_size"), step=1000, **keep
+        )
+
+    cfg = TrainConfig(
+        dataset=st.session_state[_k("dataset")],
+        model=model,
+        epochs=int(epochs),
+        batch_size=int(batch),
+        lr=float(lr),
+        optimizer=opt,
+        loss=str(loss).strip(),
+        recon_weight=float(recon_w),
+        kl_weight=float(kl_w) if has_kl else 1.0,
+        kl_warmup=float(warm) if has_kl else 0.0,
+        seed=int(seed),
+        device=dev,
+        train_size=int(train_size),
+        val_size=int(val),
+    )
+    model_args = {
+        k: (float(v) if k == "temperature" else int(v))
+        for k, v in args.items()
+        if k not in ("conditional", "class_prior")
+    }
+    model_args["conditional"] = bool(args["conditional"])
+    if "class_prior" in args:  # a prior per label needs the labels
+        model_args["class_prior"] = bool(args["class_prior"]) and model_args["conditional"]
+    return cfg, model_args, (name.strip() or None)
+
+
+def check(cfg: TrainConfig, model_args: dict) -> str | None:
+    """The one-sentence reason a configuration cannot train, or None when it can (the same
+    ``validate_run`` the command line and ``core.jobs.start`` use: the dataset's real image
+    shape, every setting's range, the memory estimate)."""
+    try:
+        validate_run(cfg, model_args)
+    except (ConfigError, datalib.DatasetError, ValueError) as e:
+        return str(e)
+    return None
