@@ -27,10 +27,12 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
+COPY pyproject.toml ./
 COPY core/ core/
 COPY app/ app/
 COPY pages/ pages/
 COPY pretrained/ pretrained/
+RUN pip install --no-cache-dir --no-deps -e .
 
 RUN useradd --create-home --uid 10001 lab \
     && mkdir -p /app/runs /app/data \

@@ -15,7 +15,7 @@ Prints:
    Streamlit's protobufs);
 4. cancel: from clicking Cancel to the page showing "Cancelled".
 
-Usage: ``python bench/app_timing.py [--epochs 10] [--reruns 8]`` (uses a temporary runs
+Usage: ``python -m bench.app_timing [--epochs 10] [--reruns 8]`` (uses a temporary runs
 folder; needs /usr/bin/chromium and Fashion-MNIST).
 """
 
@@ -32,15 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from core.runs import list_runs
+from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
-
-from core.runs import list_runs  # noqa: E402
-from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle  # noqa: E402
 
 # Wraps the page's WebSocket: every message sent and every small message received is logged
 # with performance.now() (received messages over 256 KB only by size).

@@ -2,8 +2,8 @@
 UMAP of 5,000 and 10,000 test images, a cold ``core.projections.precompute`` of a run, and
 the page's open time once its cache is warm (AppTest script time and a real browser).
 
-    python bench/embedding_timing.py                     # trains a small run first
-    python bench/embedding_timing.py --run pretrained/fmnist-fcconv-vae-l10  # or a given run
+    python -m bench.embedding_timing                     # trains a small run first
+    python -m bench.embedding_timing --run pretrained/fmnist-fcconv-vae-l10  # or a given run
 
 Prints a Markdown table for BENCHMARKS.md. Run it on an idle machine: the numbers scale
 with free CPU cores.
@@ -20,15 +20,14 @@ import time
 import warnings
 from pathlib import Path
 
+import torch
+
+from core import data as datalib
+from core import projections as proj
+from core.embed import flatten, umap_project
+from core.runs import Run
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from core import data as datalib  # noqa: E402
-from core import projections as proj  # noqa: E402
-from core.embed import flatten, umap_project  # noqa: E402
-from core.runs import Run  # noqa: E402
 
 
 def timed(fn):

@@ -1,14 +1,11 @@
 """First start offline: `streamlit run` with no runs folder, no Fashion-MNIST and a dead
-mirror, until the explorer has drawn the pretrained 2-D model: python bench/first_start.py"""
+mirror, until the explorer has drawn the pretrained 2-D model: python -m bench.first_start"""
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle  # noqa: E402
+from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle
 
 PLANE = "iframe, canvas, [data-testid='stCustomComponentV1']"
 

@@ -10,7 +10,7 @@
    ``performance.now()`` before it -> after the next animation frame has run (the frame that
    shows the new pixels).
 
-Run: ``python bench/interaction.py`` (``--no-browser`` skips part 3). It trains a small
+Run: ``python -m bench.interaction`` (``--no-browser`` skips part 3). It trains a small
 fcconv-vae (L=10, 1 epoch on 2,000 Fashion-MNIST images, a few seconds) into a temporary
 runs folder so the page shows a realistic 10,000-point test set. The last line says whether
 every target is met; the exit status is 1 when one is missed. The decode targets are
@@ -30,15 +30,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from core import explore as ex
+from core.models import build_model
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from core import explore as ex  # noqa: E402
-from core.models import build_model  # noqa: E402
 
 TARGETS = {"decode_one_ms": 2.0, "decode_grid16_ms": 25.0, "rerun_ms": 300.0, "browser_ms": 50.0}
 
@@ -182,7 +180,7 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
     args = p.parse_args(argv)
-    print(f"command: python bench/interaction.py {' '.join(argv or sys.argv[1:])}".rstrip())
+    print(f"command: python -m bench.interaction {' '.join(argv or sys.argv[1:])}".rstrip())
     print(
         f"machine: {os.cpu_count()} CPUs visible, load average "
         f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}"

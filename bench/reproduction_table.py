@@ -1,5 +1,5 @@
 """Print the measured table of the pretrained zoo (from each card's core.evaluate result)
-as Markdown, for REPRODUCTION.md: ``python bench/reproduction_table.py``.
+as Markdown, for REPRODUCTION.md: ``python -m bench.reproduction_table``.
 
 Re-measure a card with ``python -m core.evaluate pretrained/<entry> --json`` or rebuild it
 from scratch with ``python pretrained/build.py --only <entry>``."""

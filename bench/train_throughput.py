@@ -6,7 +6,7 @@ training set in one device tensor, index-slice batches, fused Adam, loss parts s
 the device). The two loops take turns for --rounds rounds. Prints the median samples/second
 of each and their ratio; exits non-zero when the ratio is under --target.
 
-    python bench/train_throughput.py [--batch-size 512] [--epochs 2] [--rounds 3] [--device cpu]
+    python -m bench.train_throughput [--batch-size 512] [--epochs 2] [--rounds 3] [--device cpu]
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-from core import data as datalib  # noqa: E402
-from core.losses import total_loss  # noqa: E402
-from core.models import build_model  # noqa: E402
-from core.train import TrainConfig, Trainer  # noqa: E402
+from core import data as datalib
+from core.losses import total_loss
+from core.models import build_model
+from core.train import TrainConfig, Trainer
 
 
 def plain_loop(images, labels, epochs, batch_size, device, seed=0):

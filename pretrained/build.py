@@ -24,16 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from core import data as datalib
+from core.evaluate import evaluate
+from core.runs import Run, read_checkpoint
+from core.train import TrainConfig, train
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from core import data as datalib  # noqa: E402
-from core.evaluate import evaluate  # noqa: E402
-from core.runs import Run, read_checkpoint  # noqa: E402
-from core.train import TrainConfig, train  # noqa: E402
 
 F = "fashion-mnist"
 # name -> (train config, model args, one line for the card)

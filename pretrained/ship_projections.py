@@ -20,11 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from core import projections as proj
+from core.runs import Run, load_model
 
-from core import projections as proj  # noqa: E402
-from core.runs import Run, load_model  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def entries() -> list[Run]:
