@@ -1,6 +1,6 @@
 """What every page shares: where runs live, the run picker's list (user runs and the
-read-only pretrained zoo), cached models and datasets, image helpers and the
-"what am I looking at" explainer.
+read-only pretrained zoo), cached models and datasets and the "what am I looking at"
+explainer (pictures are encoded by ``core.images``).
 
 Caching: models through ``st.cache_resource`` keyed by checkpoint path and modification
 time (a re-trained checkpoint reloads, a rerun does not); datasets through
@@ -9,15 +9,10 @@ time (a re-trained checkpoint reloads, a rerun does not); datasets through
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
-import torch
-from PIL import Image
-from torchvision.utils import make_grid
 
 from app.text import md_escape, one_line
 from core import data as datalib
@@ -174,22 +169,3 @@ def explain(markdown: str, title: str = "What am I looking at?") -> None:
     """A collapsed explanation written for a student."""
     with st.expander(title, expanded=False):
         st.markdown(markdown)
-
-
-def to_pil(images: torch.Tensor, nrow: int = 8, scale: int = 1, padding: int = 2) -> Image.Image:
-    """(B, C, H, W) in [0, 1] -> one PIL grid image (nearest-neighbour upscaled)."""
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding,
-                     pad_value=1.0)  # fmt: skip
-    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    if arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    img = Image.fromarray(arr)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    return img
-
-
-def png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()

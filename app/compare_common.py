@@ -8,8 +8,8 @@ import math
 import streamlit as st
 import torch
 
-from app.common import png_bytes, to_pil
 from app.text import md_escape
+from core.images import grid_image, png_bytes
 
 # a qualitative palette with 10 well separated colours (plotly's D3)
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -50,7 +50,7 @@ def set_query(**params) -> None:
 # ----------------------------------------------------------------------------- thumbnails
 def thumbs(images: torch.Tensor, scale: int):
     """Each image as its own PIL image, nearest-neighbour upscaled."""
-    return [to_pil(im[None], nrow=1, scale=scale, padding=0) for im in images]
+    return [grid_image(im[None], nrow=1, scale=scale, padding=0) for im in images]
 
 
 def thumb_scale(image_shape) -> int:
@@ -60,4 +60,4 @@ def thumb_scale(image_shape) -> int:
 
 def grid_png(images: torch.Tensor, nrow: int, scale: int) -> bytes:
     """A grid of images (1-pixel white gaps before upscaling) as PNG bytes."""
-    return png_bytes(to_pil(images, nrow=nrow, scale=scale, padding=1))
+    return png_bytes(grid_image(images, nrow=nrow, scale=scale, padding=1))

@@ -1,6 +1,7 @@
 """The Compare page's pieces: the two run pickers (``?other=`` in the URL), decoded grids
 and reconstructions side by side, loss curves of both runs on one chart, and metric cards
-with the difference to the first run."""
+with the difference to the first run (an unevaluated run is evaluated in the background on
+request: ``core.jobs.start_evaluation``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import torch
 from app.common import run_dataset, run_label
 from app.compare_common import PALETTE, grid_png, set_query, thumb_scale
 from app.text import html_escape, md_escape
+from app.train_monitor import evaluation_job, start_evaluation
+from core import jobs
 from core import projections as proj
 from core.runs import Run
 
@@ -174,13 +177,14 @@ def metrics_section(A: Run, B: Run) -> None:
             if not run.has_checkpoint():
                 st.info("No checkpoint yet: wait for its first epoch.")
                 continue
+            # while it runs, its progress replaces the button; when it ends the page reruns
+            # and the metrics replace both
+            if evaluation_job(run)["state"] in jobs.EVAL_LIVE:
+                continue
             st.caption("Not evaluated yet (loss parts, SSIM, KNN accuracy, active units on the "
                        "test split).")  # fmt: skip
             if st.button(f"Evaluate {tag}", key=f"cmp_eval_{tag}"):
-                from core.evaluate import evaluate  # heavy import: only when asked
-
-                with st.spinner(f"Evaluating {md_escape(run.name)} on its test split…"):
-                    evals[tag] = evaluate(run.path)
+                start_evaluation(run)
     for col, tag in zip(cols, "AB", strict=True):
         if evals[tag] is not None:
             with col:

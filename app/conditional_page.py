@@ -14,7 +14,9 @@ import torch
 
 from app.explore_common import big_png, query_text, show_images, strict_int, write_url
 from app.text import html_escape, md_escape
+from app.train_monitor import evaluation_job, start_evaluation
 from core import explore as ex
+from core import jobs
 from core.runs import Run
 
 TRAIN_PAGE = Path(__file__).resolve().parent.parent / "pages" / "train.py"
@@ -192,12 +194,10 @@ def accuracy_section(run: Run, names: list[str]) -> None:
             "with the judge shipped for Fashion-MNIST; for other datasets it first trains one "
             "(once: about 8 minutes on two CPU cores for 60,000 images)."
         )
-        if st.button("Compute it", key="cd_eval", icon=":material/fact_check:"):
-            from core.evaluate import evaluate
-
-            with st.spinner("Evaluating the run (judge, samples, test metrics)…"):
-                evaluate(run.path)
-            st.rerun()
+        if evaluation_job(run)["state"] not in jobs.EVAL_LIVE and st.button(
+            "Compute it", key="cd_eval", icon=":material/fact_check:"
+        ):
+            start_evaluation(run)  # in the background; its progress shows here
         return
     c1, c2, c3 = st.columns(3)
     c1.metric(

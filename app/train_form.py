@@ -4,14 +4,12 @@ its validation."""
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import streamlit as st
 import torch
 
 from core import data as datalib
 from core.config import OPTIMIZERS, TrainConfig, validate_run
-from core.models import MODELS, ConfigError, config_class, model_class
+from core.models import FAMILIES, MODELS, ConfigError, Knob, model_class, spec
 
 # Datasets offered in the form: digits is bundled and instant; Fashion-MNIST is the seeds'.
 DATASETS = ["fashion-mnist", "digits", "mnist", "kmnist", "cifar10"]
@@ -19,40 +17,35 @@ DATASET_DEFAULTS = {
     "digits": {"batch_size": 64, "epochs": 20},
     "_": {"batch_size": 512, "epochs": 10},
 }
-# Latent sizes per family: 2-D for the families whose latent plane is the point of the lab,
-# the seeds' best L=10 for the others (gumbel-vae: 10 variables of 10 categories).
-LATENT_DEFAULTS = {
-    "mlp-vae": 2,
-    "fcconv-vae": 10,
-    "conv-vae": 10,
-    "cvae": 2,
-    "ae": 10,
-    "gumbel-vae": 10,
-    "autodecoder": 2,
-}
 LOSSES = ["bce", "mse", "ssim", "bce+0.5*ssim"]
 CUSTOM = "custom mix…"
 
 
 # ----------------------------------------------------------------------------- the form
 def model_defaults(model: str) -> dict:
-    """The family's preset settings (the registry's preset over its config's defaults)."""
-    cfg_cls, _, preset, _ = MODELS[model]
-    base = {f.name: getattr(cfg_cls(), f.name) for f in fields(cfg_cls)}
-    base.update(preset)
-    base["latent_dim"] = LATENT_DEFAULTS.get(model, base["latent_dim"])
-    base["conditional"] = bool(preset.get("conditional", False))
-    return base
+    """The family's preset settings (the registry's preset over its config's defaults, with
+    the form's latent size: 2-D where the latent plane is the point, else the seeds' L)."""
+    return spec(model).defaults()
 
 
 def model_knobs(model: str) -> list[str]:
-    """Which model settings the form shows for a family."""
-    arch = model_defaults(model)["arch"]
-    knobs = ["latent_dim"]
-    knobs += ["enc_channels", "dec_channels"] if arch == "fcconv" else ["hidden_dim"]
-    names = {f.name for f in fields(config_class(model))}
-    knobs += [k for k in ("categories", "temperature") if k in names]
-    return knobs
+    """Which model settings the form shows for a family (the registry's form knobs for its
+    preset's backbone)."""
+    return [k.name for k in spec(model).form_knobs()]
+
+
+def _all_knobs() -> dict[str, Knob]:
+    """Every form knob of every family, by name (their session-state keys)."""
+    return {k.name: k for s in FAMILIES.values() for k in s.knobs if k.form}
+
+
+def _tip(k: Knob) -> str:
+    """The form's tooltip of a knob: its tip (or help), and its range."""
+    text = k.tip or (k.help[:1].upper() + k.help[1:] + ".")
+    if k.lo is not None and k.hi is not None and k.kind in ("int", "float"):
+        lo, hi = (f"{int(v):,}" if float(v).is_integer() else f"{v:g}" for v in (k.lo, k.hi))
+        text += f" Between {lo} and {hi}."
+    return text
 
 
 def device_options() -> list[str]:
@@ -75,12 +68,11 @@ def apply_defaults() -> None:
     d = DATASET_DEFAULTS.get(dataset, DATASET_DEFAULTS["_"])
     m = model_defaults(model)
     t = TrainConfig()
-    for k in ("latent_dim", "hidden_dim", "enc_channels", "dec_channels", "categories"):
-        if k in m:
-            ss[_k(k)] = int(m[k])
-    ss[_k("temperature")] = float(m.get("temperature", 1.0))
+    for name, knob in _all_knobs().items():  # reset the knobs this family has
+        if name in m:
+            cast = {"int": int, "float": float, "bool": bool}.get(knob.kind)
+            ss[_k(name)] = cast(m[name]) if cast else m[name]
     ss[_k("conditional")] = m["conditional"]
-    ss[_k("class_prior")] = bool(m.get("class_prior", False))
     ss[_k("epochs")] = d["epochs"]
     ss[_k("batch_size")] = d["batch_size"]
     ss[_k("val_size")] = t.val_size
@@ -150,7 +142,7 @@ def train_form() -> tuple[TrainConfig, dict, str | None]:
         **keep,
         help="The model family; see the explanation above.",
     )
-    st.caption(MODELS[model][3])
+    st.caption(spec(model).description)
     name = st.text_input(
         "Run name (optional)",
         key=_k("name"),
@@ -159,28 +151,19 @@ def train_form() -> tuple[TrainConfig, dict, str | None]:
     )
 
     st.markdown("**Model**")
-    knobs = model_knobs(model)
-    gumbel = "categories" in knobs
-    labels = {
-        "latent_dim": "Categorical variables N" if gumbel else "Latent size L",
-        "hidden_dim": "Hidden size",
-        "enc_channels": "Encoder channels",
-        "dec_channels": "Decoder channels",
-        "categories": "Categories per variable K",
-        "temperature": "Temperature τ (start)",
-    }
-    helps = {
-        "latent_dim": "Length of the code z. 2 gives a latent plane you can scrub directly.",
-        "hidden_dim": "Width of the hidden layer between the image and the code.",
-        "temperature": "Gumbel-softmax temperature; it anneals towards 0.5 during training.",
-    }
+    fam = spec(model)
+    knobs = fam.form_knobs()
+    numbers = [k for k in knobs if k.kind in ("int", "float")]
     cols = st.columns(2)
     args: dict = {}
-    for i, k in enumerate(knobs):
-        fmt = "%g" if k == "temperature" else None
-        step = 0.1 if k == "temperature" else 1
-        args[k] = cols[i % 2].number_input(
-            labels[k], key=_k(k), step=step, format=fmt, help=helps.get(k), **keep
+    for i, k in enumerate(numbers):
+        args[k.name] = cols[i % 2].number_input(
+            k.label or k.name,
+            key=_k(k.name),
+            step=0.1 if k.kind == "float" else 1,
+            format="%g" if k.kind == "float" else None,
+            help=_tip(k),
+            **keep,
         )
     args["conditional"] = st.checkbox(
         "Conditional on the label",
@@ -189,16 +172,15 @@ def train_form() -> tuple[TrainConfig, dict, str | None]:
         help="The one-hot label joins the encoder and decoder inputs (a CVAE): you can then "
         "ask the decoder for a chosen class.",
     )
-    if "class_prior" in {f.name for f in fields(config_class(model))}:
-        args["class_prior"] = st.checkbox(
-            "Learned prior per label",
-            key=_k("class_prior"),
-            **keep,
-            disabled=not args["conditional"],
-            help="Each label gets its own Gaussian over z, learned with the model; samples "
-            "of a label are drawn from it. On Fashion-MNIST it lifts the share of samples "
-            "a classifier reads as the asked class (REPRODUCTION.md).",
-        )
+    for k in knobs:
+        if k.kind == "bool":
+            args[k.name] = st.checkbox(
+                k.label or k.name,
+                key=_k(k.name),
+                **keep,
+                disabled=k.needs_labels and not args["conditional"],
+                help=_tip(k),
+            )
 
     st.markdown("**Loss**")
     c1, c2 = st.columns(2)
@@ -287,14 +269,13 @@ def train_form() -> tuple[TrainConfig, dict, str | None]:
         train_size=int(train_size),
         val_size=int(val),
     )
-    model_args = {
-        k: (float(v) if k == "temperature" else int(v))
-        for k, v in args.items()
-        if k not in ("conditional", "class_prior")
-    }
-    model_args["conditional"] = bool(args["conditional"])
-    if "class_prior" in args:  # a prior per label needs the labels
-        model_args["class_prior"] = bool(args["class_prior"]) and model_args["conditional"]
+    model_args: dict = {"conditional": bool(args["conditional"])}
+    for k in knobs:
+        v = args[k.name]
+        if k.kind == "bool":  # a setting that needs the labels is off without them
+            model_args[k.name] = bool(v) and (model_args["conditional"] or not k.needs_labels)
+        else:
+            model_args[k.name] = float(v) if k.kind == "float" else int(v)
     return cfg, model_args, (name.strip() or None)
 
 

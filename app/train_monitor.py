@@ -3,7 +3,10 @@ strip, the live panel (redrawn every second, with Cancel) and the finished-run p
 current, evaluate, resume, the log of a failed run).
 
 Training itself runs in its own process (``core.jobs``); this module only reads the run
-directory (status.json, metrics.jsonl, recon.png) and draws it.
+directory (status.json, metrics.jsonl, recon.png) and draws it. Evaluation is a background
+job too (``core.jobs.start_evaluation``): ``evaluation_job`` shows its progress (a fragment
+polling ``core.jobs.evaluation_state`` that reruns the page when it ends) or its failure,
+here and on the Compare and Conditional pages.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime
+from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -19,7 +23,6 @@ from plotly.subplots import make_subplots
 
 from app.common import find_run, page_path, runs_root, set_current_run
 from app.text import md_escape, one_line
-from core import data as datalib
 from core import jobs
 from core.runs import Run, RunError, list_runs
 
@@ -277,11 +280,14 @@ def finished_panel(run: Run) -> None:
         icon=":material/check_circle:",
         help="Every page then works on this run.",
     )
+    job = jobs.evaluation_state(run)
     evaluate_clicked = bar.button(
         "Evaluate",
         key=f"evaluate-{run.id}",
         icon=":material/analytics:",
-        help="Test-split loss, SSIM and KNN accuracy of the latent code (cached in the run).",
+        disabled=job["state"] in jobs.EVAL_LIVE,
+        help="Test-split loss, SSIM and KNN accuracy of the latent code (cached in the run; "
+        "it runs in the background).",
     )
     with bar.popover("Train more epochs", icon=":material/replay:"):
         done_epochs = int(status.get("epoch") or 0)
@@ -299,51 +305,98 @@ def finished_panel(run: Run) -> None:
                 else:
                     st.rerun()
     if evaluate_clicked:
-        from core.evaluate import evaluate
+        start_evaluation(run)
+    if evaluation_job(run, job)["state"] not in jobs.EVAL_LIVE:
+        ev = run.evaluation()
+        if ev:
+            show_evaluation(ev)
 
-        with st.spinner("Evaluating on the test split…"):
-            try:
-                evaluate(run.path)
-            except (ValueError, datalib.DatasetError) as e:
-                st.error(f"Evaluation failed: {e}")
-    ev = run.evaluation()
-    if ev:
-        show_evaluation(ev)
+
+# ----------------------------------------------------------------------------- evaluation job
+def start_evaluation(run: Run, judge: bool = True) -> None:
+    """Start the run's evaluation in the background (or find the one running) and rerun the
+    page so that its progress shows; a refusal is one sentence."""
+    try:
+        jobs.start_evaluation(run, judge=judge)
+    except (RunError, OSError) as e:
+        st.error(f"The evaluation could not start: {md_escape(' '.join(str(e).split()))}")
+        return
+    st.rerun()
+
+
+def evaluation_job(run: Run, state: dict | None = None) -> dict:
+    """The run's evaluation job where the caller draws it: its progress while it is queued
+    or running (redrawn every second; the page reruns when it ends), or why it failed, in
+    one sentence. Returns ``core.jobs.evaluation_state``."""
+    state = state or jobs.evaluation_state(run)
+    if state["state"] in jobs.EVAL_LIVE:
+        evaluation_progress(str(run.path))
+    elif state["state"] == "failed":
+        st.error(f"Evaluation failed: {md_escape(state.get('message') or 'see the log')}")
+    return state
+
+
+def evaluation_text(state: dict, now: float | None = None) -> str:
+    """ "Evaluating on the test split… 0:42" (plain text)."""
+    if state.get("state") == "queued":
+        return "Starting the evaluation process…"
+    started = state.get("started_at")
+    text = "Evaluating on the test split…"
+    if isinstance(started, int | float):
+        secs = max(0, int((now or time.time()) - started))
+        text += f" {secs // 60}:{secs % 60:02d}"
+    if state.get("judge"):
+        text += " (a conditional model's judge may be trained first: minutes)"
+    return text
+
+
+@st.fragment(run_every="1s")
+def evaluation_progress(run_path: str) -> None:
+    """An evaluation job's progress, redrawn every second; the page reruns when it ends."""
+    run = Run(Path(run_path))
+    state = jobs.evaluation_state(run)
+    if state["state"] not in jobs.EVAL_LIVE:
+        st.rerun()  # the whole page: it shows the metrics, or the failure
+    st.info(evaluation_text(state), icon=":material/hourglass_top:")
+
+
+def _num(v) -> float:
+    """A number of an evaluation (a non-finite one is stored as null): NaN when missing."""
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
 
 
 def show_evaluation(ev: dict) -> None:
     """The key numbers of a ``core.evaluate`` result (short labels; details in the help)."""
-    loss = ev.get("loss", {})
-    knn = ev.get("knn", {})
-    nan = float("nan")
+    loss = ev.get("loss") or {}
+    knn = ev.get("knn") or {}
     cols = st.columns(5)
     cols[0].metric(
         "BCE + KL",
-        f"{loss.get('bce_kl', nan):.2f}",
+        f"{_num(loss.get('bce_kl')):.2f}",
         help="Test-split reconstruction BCE plus KL in nats per image, z = posterior mean "
         "(lower is better).",
     )
     cols[1].metric(
         "SSIM",
-        f"{ev.get('ssim', nan):.3f}",
+        f"{_num(ev.get('ssim')):.3f}",
         help="Structural similarity of reconstructions and originals (1 = identical).",
     )
     cols[2].metric(
         "KNN, latent",
-        f"{100 * knn.get('model', nan):.1f}%",
+        f"{100 * _num(knn.get('model')):.1f}%",
         help=f"5-nearest-neighbour label accuracy of the {knn.get('model_dim', '?')}-D latent "
         "code (test images against training images).",
     )
     cols[3].metric(
         "KNN, PCA",
-        f"{100 * knn.get('pca', nan):.1f}%",
+        f"{100 * _num(knn.get('pca')):.1f}%",
         help=f"The same protocol on a {knn.get('pca_dim', '?')}-D PCA of the pixels: the "
         "baseline the latent code should beat.",
     )
     if "conditional" in ev:
         cols[4].metric(
             "Samples right",
-            f"{100 * ev['conditional']['sample_accuracy']:.1f}%",
+            f"{100 * _num(ev['conditional'].get('sample_accuracy')):.1f}%",
             help="Share of class-conditioned samples that an independent classifier assigns "
             "to the asked class.",
         )

@@ -19,7 +19,7 @@ import torch
 from core import data as datalib
 from core.config import OPTIMIZERS, TrainConfig, model_args_problem, validate_run
 from core.losses import parse_loss
-from core.models import MODELS, ConfigError, model_class
+from core.models import MODELS, ConfigError, Knob, model_class, setting_knobs
 from core.runs import Run, read_checkpoint, runs_dir
 from core.train import run_in_dir, train
 
@@ -29,6 +29,21 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D401 - argparse's hook
         self.exit(2, f"error: {message} (see --help).\n")
+
+
+def _add_model_flag(group, knob: Knob) -> None:
+    """One model setting's flag, generated from its knob: a whole number, a number, a
+    choice, an on/off pair (``--hard`` / ``--no-hard``) or a list (``--channels 16 32``)."""
+    kw: dict = {"default": None, "help": knob.help}
+    if knob.kind == "bool":
+        kw["action"] = argparse.BooleanOptionalAction
+    elif knob.kind == "ints":
+        kw.update(type=int, nargs="+", metavar="N")
+    elif knob.kind in ("int", "float"):
+        kw["type"] = int if knob.kind == "int" else float
+    if knob.choices:
+        kw["choices"] = list(knob.choices)
+    group.add_argument(knob.flag, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,59 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of the downloaded datasets (default $LATENTLAB_DATA_DIR or ./data)",
     )
     g.add_argument("--model", default=None, help=f"one of {', '.join(MODELS)} (default: {d.model})")
-    g.add_argument(
-        "--latent-dim",
-        type=int,
-        default=None,
-        help="latent size (gumbel-vae: number of categorical variables); "
-        "default: the model's preset",
-    )
-    g.add_argument(
-        "--hidden-dim",
-        type=int,
-        default=None,
-        help="hidden width of the MLP and conv backbones (not fcconv)",
-    )
-    g.add_argument(
-        "--arch",
-        choices=["mlp", "fcconv", "conv"],
-        default=None,
-        help="backbone for ae, gumbel-vae and autodecoder (the VAE presets fix their own)",
-    )
-    g.add_argument(
-        "--conditional",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="condition encoder and decoder on the label (one-hot); cvae always is",
-    )
-    g.add_argument(
-        "--class-prior",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="conditional VAEs: learn a Gaussian prior per label, p(z|y), and sample from it "
-        "(cvae: on)",
-    )
-    g.add_argument(
-        "--categories", type=int, default=None, help="gumbel-vae: categories per variable"
-    )
-    g.add_argument(
-        "--temperature",
-        type=float,
-        default=None,
-        help="gumbel-vae: initial Gumbel-softmax temperature",
-    )
-    g.add_argument(
-        "--min-temperature",
-        type=float,
-        default=None,
-        help="gumbel-vae: temperature floor of the annealing (at most --temperature)",
-    )
-    g.add_argument(
-        "--anneal-rate",
-        type=float,
-        default=None,
-        help="gumbel-vae: tau = max(min, tau0*exp(-rate*epoch)); 0 keeps it fixed",
-    )
+    for knob in setting_knobs().values():  # every model setting, from the registry
+        _add_model_flag(g, knob)
     g.add_argument(
         "--train-size",
         type=int,
@@ -180,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--kl-weight",
         type=float,
         default=None,
-        help=f"beta, weight of the KL (default: {d.kl_weight:g})",
+        help=f"beta, weight of the KL (or of the family's own regulariser, e.g. wae's MMD) "
+        f"(default: {d.kl_weight:g})",
     )
     lo.add_argument(
         "--kl-warmup",
@@ -208,17 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-MODEL_FLAGS = (
-    "latent_dim",
-    "hidden_dim",
-    "arch",
-    "conditional",
-    "class_prior",
-    "categories",
-    "temperature",
-    "min_temperature",
-    "anneal_rate",
-)
+MODEL_FLAGS = tuple(setting_knobs())  # the model settings' flags (dest names)
 EXISTING_RUN_FLAGS = ("resume", "run_dir", "epochs", "quiet")  # all a resume may be given
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 

@@ -47,6 +47,7 @@ from core.metrics import (
 )
 from core.models import ConfigError
 from core.runs import CheckpointError, Run, load_model
+from core.store import atomic
 
 
 def _checkpoint_path(target: str | Path) -> Path:
@@ -188,9 +189,7 @@ def evaluate(
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if save and Path(target).is_dir():
         out = Run(Path(target)).cache_dir / "evaluation.json"
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res, indent=2))
-        tmp.replace(out)
+        atomic.write_json(out, res)
     return res
 
 
@@ -232,6 +231,19 @@ def _check_data_fits(model, test: datalib.ImageData) -> None:
         )
 
 
+EXPECTED_ERRORS = (CheckpointError, datalib.DatasetError, ValueError)
+
+
+def error_sentence(e: Exception, target: str) -> str:
+    """Why ``target`` could not be evaluated, in one sentence (for stderr and the job's
+    status)."""
+    if isinstance(e, EXPECTED_ERRORS):
+        return " ".join(str(e).split())
+    # a checkpoint that loads but cannot be scored: still one sentence
+    text = " ".join(str(e).split())[:300] or "no details"
+    return f"{target} could not be evaluated ({type(e).__name__}: {text})."
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line; every bad input exits with status 2 and one sentence on stderr."""
     p = _Parser(
@@ -244,23 +256,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--test-size", type=int, default=0, help="score only N test images (0 = all)")
     p.add_argument("--no-judge", action="store_true", help="skip the conditional-sample judge")
+    p.add_argument("--job", action="store_true", help=argparse.SUPPRESS)  # core.jobs' worker
     try:
         args = p.parse_args(argv)
     except SystemExit as e:  # --help, or a command line argparse could not read
         return e.code if isinstance(e.code, int) else 2
+    if args.job:  # the background job of core.jobs.start_evaluation
+        from core.jobs import evaluation_worker
+
+        return evaluation_worker(args.target, judge=not args.no_judge, device=args.device)
     try:
         _check_inputs(args.target, args.device, args.test_size)
         res = evaluate(args.target, args.data_dir, args.device, args.test_size,
                        judge=not args.no_judge)  # fmt: skip
-    except (CheckpointError, datalib.DatasetError, ValueError) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except Exception as e:  # a checkpoint that loads but cannot be scored: still one sentence
-        text = " ".join(str(e).split())[:300] or "no details"
-        print(
-            f"error: {args.target} could not be evaluated ({type(e).__name__}: {text}).",
-            file=sys.stderr,
-        )
+    except Exception as e:
+        print(f"error: {error_sentence(e, args.target)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(res))

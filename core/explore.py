@@ -9,6 +9,9 @@ directions of an encoded set (``pca_basis``, Pearson 1901). A point's basis coor
 ``s = (z - center) @ vectors.T``; the plane lets two of them (``i``, ``j``) follow the mouse
 and fixes the others (``fixed``), so ``z = center + s @ vectors``.
 
+The geometry lives in ``core.latent_geometry`` and the image encoders in ``core.images``;
+this module re-exports both, so ``from core import explore as ex`` reaches everything.
+
 Nothing here imports Streamlit: a notebook can do what the page does::
 
     enc = encode_set(model, test.images, test.labels)
@@ -18,18 +21,37 @@ Nothing here imports Streamlit: a notebook can do what the page does::
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import io
-import math
-import re
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.nn import functional as F
 
+from core.images import (
+    data_url,
+    dataset_style,
+    gif_bytes,
+    label_rows,
+    png_bytes,
+    prepare_image,
+    sprite,
+    strip,
+    to_uint8,
+)
+from core.latent_geometry import (
+    Basis,
+    Plane,
+    dims_basis,
+    format_axes,
+    format_pair,
+    grid_uv,
+    lerp,
+    parse_axes,
+    parse_pair,
+    pca_basis,
+    plane_extent,
+    slerp,
+)
 from core.metrics import ACTIVE_THRESHOLD, active_units
 
 __all__ = [
@@ -69,146 +91,6 @@ __all__ = [
     "class_z_grid",
     "class_swap",
 ]
-
-
-# ----------------------------------------------------------------------------- bases
-@dataclass(frozen=True, eq=False)
-class Basis:
-    """A coordinate system of latent space.
-
-    Attributes:
-        kind: "dims" (the latent dimensions) or "pca" (principal directions).
-        center: (L,) origin of the coordinates.
-        vectors: (L, L) orthonormal rows; row k is the direction of coordinate k.
-        names: one short name per coordinate ("z3", "PC1").
-        variance: (L,) variance of the encoded set along each coordinate, when known.
-    """
-
-    kind: str
-    center: np.ndarray
-    vectors: np.ndarray
-    names: tuple[str, ...]
-    variance: np.ndarray | None = None
-
-    @property
-    def dim(self) -> int:
-        return len(self.center)
-
-    def scores(self, z) -> np.ndarray:
-        """Coordinates of latent vectors z (N, L) in this basis, (N, L)."""
-        z = np.asarray(z, dtype=np.float64)
-        return (z - self.center) @ self.vectors.T
-
-    def latent(self, scores) -> np.ndarray:
-        """Latent vectors (N, L) of basis coordinates (N, L)."""
-        return self.center + np.asarray(scores, dtype=np.float64) @ self.vectors
-
-
-def dims_basis(latent_dim: int, z: np.ndarray | None = None) -> Basis:
-    """The latent dimensions themselves: scores are the raw coordinates z_k."""
-    var = None if z is None else np.asarray(z, dtype=np.float64).var(0)
-    return Basis(
-        "dims",
-        np.zeros(latent_dim),
-        np.eye(latent_dim),
-        tuple(f"z{k}" for k in range(latent_dim)),
-        var,
-    )
-
-
-def pca_basis(z: np.ndarray) -> Basis:
-    """Principal directions of an encoded set z (N, L), by variance, largest first.
-
-    Every direction's largest entry is made positive, so the same data gives the same
-    axes. With fewer points than dimensions the trailing directions complete an
-    orthonormal basis (their variance is 0).
-    """
-    z = np.asarray(z, dtype=np.float64)
-    if z.ndim != 2 or len(z) < 2:
-        raise ValueError("Principal directions need at least two encoded points.")
-    mean = z.mean(0)
-    zc = z - mean
-    var, vecs = np.linalg.eigh(zc.T @ zc / (len(z) - 1))  # ascending; (L,), (L, L) columns
-    order = np.argsort(-var, kind="stable")
-    var, vt = np.clip(var[order], 0, None), vecs[:, order].T  # rows = directions
-    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])
-    vt = vt * np.where(signs == 0, 1.0, signs)[:, None]
-    return Basis("pca", mean, vt, tuple(f"PC{k + 1}" for k in range(len(vt))), var)
-
-
-@dataclass(eq=False)
-class Plane:
-    """The 2-D slice ``z(u, v) = center + s @ vectors`` with ``s[i] = u``, ``s[j] = v`` and
-    the other coordinates ``s[k] = fixed[k]``.
-
-    Attributes:
-        basis: the coordinate system.
-        i, j: the coordinates on the horizontal and vertical axes.
-        fixed: (L,) the other coordinates; None means the basis center (all zeros), i.e.
-            for a PCA basis the mean of the encoded set.
-    """
-
-    basis: Basis
-    i: int
-    j: int
-    fixed: np.ndarray | None = field(default=None)
-
-    def __post_init__(self):
-        n = self.basis.dim
-        if n < 1:
-            raise ValueError("A plane needs a latent space with at least one dimension.")
-        if not (0 <= self.i < n and 0 <= self.j < n):
-            raise ValueError(f"Axes must be coordinates 0..{n - 1}, got {self.i} and {self.j}.")
-        if self.i == self.j and n > 1:
-            raise ValueError("Pick two different axes for the plane.")
-        self.fixed = (
-            np.zeros(n) if self.fixed is None else np.asarray(self.fixed, np.float64).copy()
-        )
-        if self.fixed.shape != (n,):
-            raise ValueError(f"fixed must hold {n} coordinates, got {self.fixed.shape}.")
-
-    @property
-    def names(self) -> tuple[str, str]:
-        b = self.basis.names
-        return b[self.i], (b[self.j] if self.j != self.i else "(none)")
-
-    def to_z(self, uv) -> np.ndarray:
-        """Plane coordinates (N, 2) -> latent vectors (N, L), float32."""
-        uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
-        s = np.repeat(self.fixed[None, :], len(uv), 0)
-        s[:, self.i] = uv[:, 0]
-        if self.j != self.i:
-            s[:, self.j] = uv[:, 1]
-        return self.basis.latent(s).astype(np.float32)
-
-    def to_uv(self, z) -> np.ndarray:
-        """Latent vectors (N, L) -> their projection on the plane's axes, (N, 2)."""
-        s = self.basis.scores(np.asarray(z).reshape(-1, self.basis.dim))
-        v = s[:, self.j] if self.j != self.i else np.zeros(len(s))
-        return np.stack([s[:, self.i], v], 1).astype(np.float32)
-
-
-def plane_extent(plane: Plane, z: np.ndarray, n_std: float = 3.0) -> tuple[tuple, tuple]:
-    """((u_min, u_max), (v_min, v_max)): the mean of the encoded set's plane coordinates
-    plus or minus ``n_std`` standard deviations along each axis."""
-    uv = plane.to_uv(z).astype(np.float64)
-    mean, std = uv.mean(0), np.maximum(uv.std(0), 1e-3)
-    lo, hi = mean - n_std * std, mean + n_std * std
-    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
-
-
-def grid_uv(extent, n: int) -> np.ndarray:
-    """Plane coordinates of an n x n grid over ``extent``, row-major, (n*n, 2).
-
-    Row 0 is the top of the picture (v = v_max), column 0 its left edge (u = u_min);
-    both ends of each range are included."""
-    if n < 1:
-        raise ValueError("A grid needs at least one cell per side.")
-    (u0, u1), (v0, v1) = extent
-    us = np.linspace(u0, u1, n) if n > 1 else np.array([(u0 + u1) / 2])
-    vs = np.linspace(v1, v0, n) if n > 1 else np.array([(v0 + v1) / 2])
-    vv, uu = np.meshgrid(vs, us, indexing="ij")
-    return np.stack([uu.ravel(), vv.ravel()], 1)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -399,38 +281,6 @@ def diagnostics(latent_kind: str | None, enc: dict, threshold: float = ACTIVE_TH
     }
 
 
-# ----------------------------------------------------------------------------- interpolation
-def lerp(z0, z1, steps: int) -> np.ndarray:
-    """``steps`` points on the straight line from z0 to z1 (both included), (steps, L)."""
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
-    return ((1 - t) * z0 + t * z1).astype(np.float32)
-
-
-def slerp(z0, z1, steps: int) -> np.ndarray:
-    """Spherical interpolation (Shoemake 1985; White 2016 for latent spaces): the great
-    arc between the directions of z0 and z1 with the norm interpolated linearly, so the
-    path stays where a Gaussian prior has its mass instead of cutting through the
-    low-norm middle. Parallel or zero vectors fall back to ``lerp``."""
-    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
-    n0, n1 = np.linalg.norm(z0), np.linalg.norm(z1)
-    if n0 < 1e-8 or n1 < 1e-8:
-        return lerp(z0, z1, steps)
-    cos = float(np.clip(np.dot(z0 / n0, z1 / n1), -1.0, 1.0))
-    omega = math.acos(cos)
-    if omega < 1e-4 or math.pi - omega < 1e-4:
-        return lerp(z0, z1, steps)
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    a = np.sin((1 - t) * omega) / math.sin(omega)
-    b = np.sin(t * omega) / math.sin(omega)
-    direction = a * (z0 / n0) + b * (z1 / n1)
-    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    norm = (1 - t) * n0 + t * n1
-    out = direction * norm
-    out[0], out[-1] = z0, z1
-    return out.astype(np.float32)
-
-
 def interpolate(model, z0, z1, steps: int = 10, method: str = "linear", y=None) -> dict:
     """Decode the path from z0 to z1: {"z": (steps, L), "images": (steps, C, H, W)}."""
     if steps < 2:
@@ -479,223 +329,6 @@ def table_items(train, train_size: int = 0, seed: int = 0):
     """The training items behind an autodecoder's latent table, in table order: the
     training split, or the same ``subset(train_size, seed)`` the trainer drew."""
     return train.subset(train_size, seed=seed) if train_size else train
-
-
-def dataset_style(images: torch.Tensor, threshold: float = 0.3) -> dict:
-    """How a dataset's pictures look, for preparing drawn ones like them.
-
-    Returns:
-        {"dark_background": border pixels are dark on average (MNIST: white on black),
-        "ink_extent": median share of the side the object's bounding box spans}.
-    """
-    x = images[:2000].float().mean(1)  # (N, H, W) luminance
-    border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], 1)
-    dark = bool(border.mean() < 0.5)
-    ink = (x > threshold) if dark else (x < 1 - threshold)
-    extents = []
-    for m in ink[:500]:
-        rows, cols = m.any(1).nonzero(), m.any(0).nonzero()
-        if len(rows) and len(cols):
-            h = int(rows.max() - rows.min() + 1) / m.shape[0]
-            w = int(cols.max() - cols.min() + 1) / m.shape[1]
-            extents.append(max(h, w))
-    extent = float(np.median(extents)) if extents else 1.0
-    return {"dark_background": dark, "ink_extent": round(extent, 3)}
-
-
-def prepare_image(
-    img,
-    image_shape,
-    dark_background: bool = True,
-    ink_extent: float | None = None,
-    fit: bool = True,
-) -> torch.Tensor:
-    """Turn any picture into a model input shaped like the dataset's, (C, H, W) in [0, 1].
-
-    Steps: flatten transparency onto white; grayscale or RGB as the model wants; invert
-    when its background (the median of its border) is light and the dataset's is dark, or
-    the other way round; for grayscale data with ``fit``: crop to the ink and scale it so
-    its longer side spans ``ink_extent`` of the frame, centred like the dataset; else a
-    centre square crop; then resize with antialiasing.
-
-    Args:
-        img: a PIL image, or an array (H, W) / (H, W, 3|4) of uint8 or floats in [0, 1].
-        image_shape: (C, H, W) of the model's input.
-        dark_background: the dataset has a dark background (``dataset_style``).
-        ink_extent: share of the side the object spans (``dataset_style``); None = 1.
-    """
-    c, h, w = (int(v) for v in image_shape)
-    if c not in (1, 3):
-        raise ValueError(f"Only 1- or 3-channel images can be prepared, the model has {c}.")
-    if not isinstance(img, Image.Image):
-        arr = np.asarray(img)
-        if arr.dtype != np.uint8:
-            arr = (np.clip(arr.astype(np.float64), 0, 1) * 255).round().astype(np.uint8)
-        img = Image.fromarray(arr)
-    if img.width < 1 or img.height < 1:
-        raise ValueError("The picture is empty.")
-    if img.mode in ("RGBA", "LA", "P", "PA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    img = img.convert("L" if c == 1 else "RGB")
-    a = np.asarray(img, dtype=np.float32) / 255.0  # (H, W) or (H, W, 3)
-    lum = a if a.ndim == 2 else a.mean(2)
-    border = np.concatenate([lum[0], lum[-1], lum[:, 0], lum[:, -1]])
-    if (np.median(border) < 0.5) != dark_background:
-        a, lum = 1.0 - a, 1.0 - lum
-    bg = 0.0 if dark_background else 1.0
-    if c == 1 and fit:
-        ink = np.abs(lum - bg) > 0.15
-        if ink.any():
-            rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
-            a = a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-        side = max(a.shape[0], a.shape[1])
-        extent = min(max(ink_extent or 1.0, 0.1), 1.0)
-        frame = max(side, int(math.ceil(side / extent)))
-        canvas = np.full((frame, frame), bg, dtype=np.float32)
-        top, left = (frame - a.shape[0]) // 2, (frame - a.shape[1]) // 2
-        canvas[top : top + a.shape[0], left : left + a.shape[1]] = a
-        a = canvas
-    else:
-        s = min(a.shape[0], a.shape[1])
-        top, left = (a.shape[0] - s) // 2, (a.shape[1] - s) // 2
-        a = a[top : top + s, left : left + s]
-    pil = Image.fromarray((np.clip(a, 0, 1) * 255).round().astype(np.uint8))
-    pil = pil.resize((w, h), Image.BOX if pil.width >= w else Image.BILINEAR)
-    out = np.asarray(pil, dtype=np.float32) / 255.0
-    out = out[None] if out.ndim == 2 else out.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(out))
-
-
-# ----------------------------------------------------------------------------- pictures
-def to_uint8(images) -> np.ndarray:
-    """(N, C, H, W) floats in [0, 1] -> (N, H, W, C) uint8."""
-    x = torch.as_tensor(images).detach().float().cpu().clamp(0, 1)
-    return (x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-
-
-def sprite(images, cols: int, pad: int = 0, pad_value: int = 255) -> np.ndarray:
-    """Tile N images (N, C, H, W) into one (rows*(H+pad)-pad, cols*(W+pad)-pad, C) uint8
-    picture, row-major (image k at row k // cols, column k % cols)."""
-    a = to_uint8(images)
-    n, h, w, c = a.shape
-    cols = max(1, min(cols, n)) if n else 1
-    rows = max(1, math.ceil(n / cols))
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, c), pad_value, np.uint8)
-    for k in range(n):
-        r, q = divmod(k, cols)
-        out[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = a[k]
-    return out
-
-
-def _pil(arr: np.ndarray, scale: int = 1) -> Image.Image:
-    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    return img
-
-
-def png_bytes(arr: np.ndarray, scale: int = 1) -> bytes:
-    """PNG file of a (H, W, C) uint8 picture (C = 1 or 3), upscaled by ``scale``."""
-    buf = io.BytesIO()
-    _pil(arr, scale).save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def strip(images, scale: int = 1, pad: int = 2) -> np.ndarray:
-    """One row of images with white gaps, (H, N*(W+pad)-pad, C) uint8, upscaled."""
-    arr = sprite(images, cols=len(images), pad=pad)
-    if scale > 1:
-        arr = np.repeat(np.repeat(arr, scale, 0), scale, 1)
-    return arr
-
-
-def gif_bytes(images, scale: int = 4, duration_ms: int = 80, bounce: bool = True) -> bytes:
-    """An endlessly looping animated GIF of a sequence of images (Pillow), played forward
-    and, with ``bounce``, back again."""
-    a = to_uint8(images)
-    if len(a) == 0:
-        raise ValueError("An animation needs at least one frame.")
-    order = list(range(len(a)))
-    if bounce and len(a) > 2:
-        order += order[-2:0:-1]
-    frames = [_pil(a[k], scale).convert("RGB" if a.shape[3] == 3 else "L") for k in order]
-    buf = io.BytesIO()
-    frames[0].save(
-        buf,
-        format="GIF",
-        save_all=True,
-        append_images=frames[1:],
-        duration=duration_ms,
-        loop=0,
-        disposal=2,
-    )
-    return buf.getvalue()
-
-
-def label_rows(arr: np.ndarray, names: list[str], font_px: int = 13) -> np.ndarray:
-    """Add a white margin with one name per row on the left of a picture of equal-height
-    rows, (H, W, C) uint8 -> (H, W + margin, 3) uint8."""
-    from PIL import ImageDraw, ImageFont
-
-    try:
-        font = ImageFont.load_default(size=font_px)
-    except (TypeError, OSError):  # Pillow without FreeType
-        font = ImageFont.load_default()
-    img = _pil(arr).convert("RGB")
-    probe = ImageDraw.Draw(img)
-    margin = 10 + max((int(probe.textlength(n, font=font)) for n in names), default=0)
-    out = Image.new("RGB", (img.width + margin, img.height), (255, 255, 255))
-    out.paste(img, (margin, 0))
-    draw = ImageDraw.Draw(out)
-    row = img.height / max(len(names), 1)
-    for k, name in enumerate(names):
-        draw.text((margin - 6, (k + 0.5) * row), name, fill=(40, 40, 40), font=font, anchor="rm")
-    return np.asarray(out)
-
-
-# ----------------------------------------------------------------------------- URL values
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-
-
-def parse_pair(text: str | None) -> tuple[float, float] | None:
-    """ "0.5,-1.2" -> (0.5, -1.2); None for anything else."""
-    if not text:
-        return None
-    m = re.fullmatch(rf"\s*({_NUM})\s*,\s*({_NUM})\s*", text)
-    if not m:
-        return None
-    u, v = float(m.group(1)), float(m.group(2))
-    return (u, v) if math.isfinite(u) and math.isfinite(v) else None
-
-
-def format_pair(uv) -> str:
-    return f"{float(uv[0]):.4g},{float(uv[1]):.4g}"
-
-
-def parse_axes(text: str | None, latent_dim: int) -> tuple[str, int, int] | None:
-    """ "z0,z3" -> ("dims", 0, 3); "pc1,pc2" -> ("pca", 0, 1); None when malformed or out
-    of range."""
-    if not text:
-        return None
-    m = re.fullmatch(r"\s*(z|pc)(\d+)\s*,\s*(z|pc)(\d+)\s*", text.lower())
-    if not m or m.group(1) != m.group(3):
-        return None
-    kind = "dims" if m.group(1) == "z" else "pca"
-    off = 0 if kind == "dims" else 1
-    i, j = int(m.group(2)) - off, int(m.group(4)) - off
-    if not (0 <= i < latent_dim and 0 <= j < latent_dim) or (i == j and latent_dim > 1):
-        return None
-    return kind, i, j
-
-
-def format_axes(kind: str, i: int, j: int) -> str:
-    return f"z{i},z{j}" if kind == "dims" else f"pc{i + 1},pc{j + 1}"
 
 
 # ----------------------------------------------------------------------------- conditional

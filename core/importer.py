@@ -38,6 +38,7 @@ from core.config import TrainConfig
 from core.data import DATASET_NAMES, dataset_info
 from core.models import ConfigError
 from core.runs import CheckpointError, Run, load_model, runs_dir
+from core.store import atomic
 
 # model config fields that come from the data, not from the user's choice of settings
 _DATA_FIELDS = ("image_shape", "num_classes", "num_items")
@@ -260,7 +261,7 @@ def _write_run(config: dict, staged: Path, ckpt: dict, epoch: int, shown: str, r
         staging.mkdir()
         run = Run.create(config, staging, config["name"])
         try:
-            shutil.copyfile(staged, run.checkpoint_path)
+            atomic.write_with(run.checkpoint_path, lambda tmp: shutil.copyfile(staged, tmp))
             rows = _metrics_rows(ckpt, epoch)
             if rows:
                 run.write_metrics(rows)

@@ -8,17 +8,28 @@ worked out from its files and lock (``Run.state``); ``cancel`` asks the trainer 
 (a CANCEL file, plus SIGTERM to the verified trainer process only); ``resume`` continues
 a run from its last checkpoint and ``restart`` trains an interrupted run with no
 checkpoint from the beginning. Both refuse a run another process owns.
+
+Evaluation is a background job as well: ``start_evaluation`` runs ``core.evaluate`` on a
+run in its own process (at most one per run; a second start returns the running one) and
+``evaluation_state`` says how it is doing (a dead worker reads as failed), for the pages
+to poll like training; ``wait_evaluation`` blocks until it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
+import os
 import signal
+import sys
 import time
+import traceback
 from pathlib import Path
 
 from core.config import TrainConfig, validate_run
-from core.runs import FINISHED, Run, RunBusyError, RunError
+from core.runs import FINISHED, Run, RunBusyError, RunError, runs_dir
+from core.store import atomic, faults, schema
 from core.store import lock as locks
 from core.store import proc as procs
 from core.store.checkpoint import read_checkpoint
@@ -152,3 +163,181 @@ def wait(run: Run, timeout: float = 600, poll: float = 0.2) -> dict:
             return st
         time.sleep(poll)
     return refresh(run)
+
+
+# ----------------------------------------------------------------------------- evaluation
+# ``start_evaluation`` runs ``core.evaluate`` on a run in its own process, like training:
+# the caller takes the exclusive flock on ``<cache>/.evaluation.lock`` first and hands the
+# locked file down to the worker (``python -m core.evaluate RUN --json --job``), so "is an
+# evaluation running" is "is that lock held" (the kernel drops it however the worker ends;
+# pids are never trusted). The worker writes ``<cache>/evaluation-status.json`` (queued,
+# running, done or failed, started_at, message; atomic) and the result to
+# ``<cache>/evaluation.json``; its output goes to ``<cache>/evaluation-log.txt``. The cache
+# is ``Run.cache_dir``: ``runs/_cache/<id>/`` for a read-only pretrained run.
+EVAL_STATUS = "evaluation-status.json"
+EVAL_LOCK = ".evaluation.lock"
+EVAL_LOG = "evaluation-log.txt"
+EVAL_FD_ENV = "LATENTLAB_EVAL_LOCK_FD"
+EVAL_LIVE = ("queued", "running")
+EVAL_DEAD = (
+    "The evaluation process stopped before finishing (killed, or out of memory): start it again."
+)
+
+
+class _EvalLock(locks.RunLock):
+    """``RunLock`` on ``<cache>/.evaluation.lock`` instead of ``<run>/.lock``."""
+
+    def __init__(self, cache: Path):
+        super().__init__(cache)
+        self.path = Path(cache) / EVAL_LOCK
+
+
+def _eval_locked(cache: Path) -> bool:
+    """True while some process holds the evaluation lock of this cache. Never writes."""
+    try:
+        fd = os.open(Path(cache) / EVAL_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also drops the shared lock we may have taken
+    return False
+
+
+def _read_eval_status(cache: Path) -> dict:
+    try:
+        st = schema.read_json(Path(cache) / EVAL_STATUS, limit=64 * 1024)
+    except schema.Damaged:
+        return {}
+    return st if isinstance(st, dict) else {}
+
+
+def _write_eval_status(cache: Path, state: str, **fields) -> dict:
+    st = {**fields, "state": state, "updated_at": time.time()}
+    atomic.write_json(Path(cache) / EVAL_STATUS, st)
+    return st
+
+
+def evaluation_state(run: Run) -> dict:
+    """The run's evaluation job, from its status file and its lock; never writes.
+
+    Keys: ``state`` ("none" when no job was ever started, else queued, running, done or
+    failed), ``alive`` (the worker holds the lock), ``started_at``, ``updated_at``, ``pid``,
+    ``judge`` (a conditional model's samples are judged: the judge may be trained first) and
+    ``message`` (one sentence). A queued or running job whose lock is free
+    (the worker died: kill -9, out of memory) reads as failed.
+    """
+    cache = run.cache_dir
+    alive = _eval_locked(cache)  # first the lock, then the file: the worker writes its
+    st = _read_eval_status(cache)  # last state before its lock is released
+    state = st.get("state")
+    if state not in ("queued", "running", "done", "failed"):
+        state = "queued" if alive else "none"  # a launcher between lock and first write
+    if state in EVAL_LIVE and not alive:
+        alive = _eval_locked(cache)  # a job started between the two reads is not dead
+        if alive:
+            st = _read_eval_status(cache) or st
+            state = st.get("state") if st.get("state") in EVAL_LIVE else "queued"
+        else:
+            st["message"] = EVAL_DEAD
+            state = "failed"
+    message = st.get("message")
+    return {
+        "state": state,
+        "alive": alive,
+        "started_at": st.get("started_at"),
+        "updated_at": st.get("updated_at"),
+        "pid": st.get("pid"),
+        "judge": st.get("judge"),
+        "message": message if isinstance(message, str) else "",
+    }
+
+
+def start_evaluation(run: Run, judge: bool = True) -> dict:
+    """Evaluate ``run`` on its test split in a background process (``core.evaluate``);
+    returns ``evaluation_state``. While an evaluation of the run is queued or running this
+    starts nothing and returns that one. ``judge``: score a conditional model's samples
+    (may train the judge first: minutes)."""
+    if not run.has_checkpoint():
+        raise RunError("This run has no checkpoint yet: wait for its first epoch.")
+    cache = run.cache_dir
+    if not cache.is_dir():
+        raise RunError(f"The cache folder {cache} cannot be made: free space or fix its rights.")
+    lk = _EvalLock(cache)
+    if not lk.acquire():
+        return evaluation_state(run)
+    fd = lk.fd
+    assert fd is not None
+    try:
+        lk.write_owner()
+        model_cfg = ((run.config_or_none() or {}).get("model") or {}).get("config") or {}
+        judged = bool(judge) and bool(model_cfg.get("num_classes"))  # only conditional models
+        status = dict(started_at=time.time(), judge=judged, message="starting the evaluation")
+        _write_eval_status(cache, "queued", **status)
+        log = cache / EVAL_LOG
+        log.write_bytes(b"")
+        args = [str(run.path.resolve()), "--json", "--job"] + ([] if judge else ["--no-judge"])
+        env = {EVAL_FD_ENV: str(fd), "LATENTLAB_RUNS_DIR": str(runs_dir().resolve())}
+        proc = procs.spawn("core.evaluate", args, log, env=env, pass_fds=(fd,))
+        lk.write_owner(proc.pid)
+        _write_eval_status(cache, "queued", pid=proc.pid, **status)
+        _children[f"evaluate:{run.id}"] = proc
+    except BaseException:
+        lk.release()
+        raise
+    lk.hand_over()  # the worker holds the lock now
+    return evaluation_state(run)
+
+
+def evaluation_worker(run_dir: str | Path, judge: bool = True, device: str = "cpu") -> int:
+    """The worker's side (``python -m core.evaluate RUN --json --job``): adopt the lock its
+    launcher passed down (or take it), evaluate, save, record done or failed. Returns the
+    exit status."""
+    from core import evaluate as ev  # heavy: only in the worker
+
+    run = Run(Path(run_dir))
+    cache = run.cache_dir
+    lk = _EvalLock(cache)
+    fd = os.environ.pop(EVAL_FD_ENV, None)
+    if not (fd is not None and fd.isdigit() and lk.adopt(int(fd))) and not lk.acquire():
+        print("error: another evaluation of this run is running.", file=sys.stderr)
+        return 2
+    lk.write_owner()
+    prev = _read_eval_status(cache)
+    started = prev.get("started_at") if prev.get("state") in EVAL_LIVE else None
+    judged = prev.get("judge") if isinstance(prev.get("judge"), bool) else bool(judge)
+    status = dict(started_at=started or time.time(), judge=judged, pid=os.getpid())
+    try:
+        _write_eval_status(cache, "running", message="evaluating on the test split", **status)
+        faults.point("evaluation")
+        ev._check_inputs(str(run_dir), device, 0)
+        res = ev.evaluate(run.path, device=device, judge=judge, save=False)
+        atomic.write_json(cache / "evaluation.json", res)
+    except Exception as e:  # one sentence in the status file, the traceback in the log
+        if not isinstance(e, ev.EXPECTED_ERRORS):
+            traceback.print_exc()
+        msg = ev.error_sentence(e, str(run_dir))
+        print(f"error: {msg}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            _write_eval_status(cache, "failed", message=msg, **status)
+        return 2
+    print(json.dumps(atomic.finite(res)))
+    _write_eval_status(cache, "done", message=f"evaluated in {res.get('seconds', '?')} s", **status)
+    lk.release()
+    return 0
+
+
+def wait_evaluation(run: Run, timeout: float = 600, poll: float = 0.2) -> dict:
+    """Block until the run's evaluation job has ended or ``timeout`` passes."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        st = evaluation_state(run)
+        if st["state"] not in EVAL_LIVE:
+            return st
+        time.sleep(poll)
+    return evaluation_state(run)

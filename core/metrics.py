@@ -16,6 +16,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 from torch.nn import functional as F
 
+from core.store import atomic
+
 KNN_K = 5
 KNN_TRAIN = 10000
 ACTIVE_THRESHOLD = 0.01
@@ -170,9 +172,8 @@ def get_judge(train, cache_dir: Path | None, device="cpu") -> Judge:
     if cache_dir is not None:
         path = Path(cache_dir) / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(judge.state_dict(), tmp)
-        tmp.replace(path)
+        state = judge.state_dict()
+        atomic.write_with(path, lambda tmp: torch.save(state, tmp))
     return judge
 
 

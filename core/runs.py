@@ -5,7 +5,9 @@ Every read and write of a run's files goes through ``Run``: reads are validated
 *damaged*, with one sentence saying which file is wrong and what to do); writes are atomic
 (``core.store.atomic``); a process that trains a run holds the run's lock
 (``core.store.lock``), so "is it running" is "is its lock held". ARCHITECTURE.md lists what
-a run directory holds.
+a run directory holds. The runs folder, run names and the errors are
+``core.store.folder``'s, the repair from a checkpoint ``core.store.repair``'s (both
+re-exported here).
 
 ```
 runs/<run-id>/config.json     everything needed to rebuild and resume (train + model config)
@@ -33,10 +35,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,44 +49,22 @@ from core.store.checkpoint import (  # noqa: F401 - re-exported for callers of c
     read_checkpoint,
     save_checkpoint,
 )
+from core.store.folder import (  # noqa: F401 - re-exported
+    MAX_NAME,
+    RunDamaged,
+    RunError,
+    clean_name,
+    is_run_dir,
+    runs_dir,
+    slug,
+)
 from core.store.lock import RunBusyError, RunLock  # noqa: F401 - re-exported
+from core.store.repair import DATA_FIELDS, model_args_of  # noqa: F401 - re-exported
+from core.store.repair import repair as _repair
 from core.store.schema import STATES, Damaged
 
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 LIVE = ("queued", "running")
-MAX_NAME = 80
-DATA_FIELDS = ("image_shape", "num_classes", "num_items")  # model settings the data fixes
-
-
-class RunError(ValueError):
-    """A run directory is missing or malformed, or an action on it is not allowed."""
-
-
-class RunDamaged(RunError):
-    """A run's files cannot be read; the message says which file and what to do."""
-
-
-def runs_dir(override: str | Path | None = None) -> Path:
-    """The runs folder: ``override``, else $LATENTLAB_RUNS_DIR, else ./runs."""
-    return Path(override or os.environ.get("LATENTLAB_RUNS_DIR") or "runs")
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or "run"
-
-
-def clean_name(text) -> str:
-    """A run name as plain text: control characters removed, whitespace collapsed, at most
-    ``MAX_NAME`` characters. Shown as text on every page, never as Markdown or HTML."""
-    if not isinstance(text, str):
-        raise RunError("A run name must be text: type a name.")
-    text = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
-    text = " ".join(text.split())
-    if not text:
-        raise RunError("A run name cannot be empty: type a name.")
-    if len(text) > MAX_NAME:
-        raise RunError(f"A run name can have at most {MAX_NAME} characters: shorten it.")
-    return text
 
 
 @dataclass
@@ -359,46 +337,7 @@ class Run:
         """Rewrite config.json, status.json and metrics.jsonl from the checkpoint (the
         commit point of the last finished epoch). Refused while a process owns the run."""
         self._writable()
-        with RunLock(self.path):
-            ck = read_checkpoint(self.checkpoint_path)  # CheckpointError: one sentence
-            train, mcfg = ck.get("train_config"), ck.get("model_config")
-            try:
-                schema.check_train_section(train, "the checkpoint")
-            except Damaged as e:
-                raise RunDamaged(f"{e}: the run cannot be repaired; delete it") from None
-            if not isinstance(mcfg, dict):
-                raise RunDamaged("The checkpoint has no model config: delete the run.")
-            epoch = int(ck.get("epoch") or 0)
-            old = self.config_or_none() or {}
-            dataset = ck.get("dataset") if isinstance(ck.get("dataset"), dict) else {}
-            atomic.write_json(
-                self.config_path,
-                {
-                    "name": old.get("name", self.id),
-                    "created_at": old.get("created_at", time.time()),
-                    "train": {**train, "data_dir": None},
-                    "model": {
-                        "name": ck["model_name"],
-                        "args": model_args_of(mcfg),
-                        "config": mcfg,
-                    },
-                    "dataset": dataset,
-                    "repaired_at": time.time(),
-                },
-            )
-            self.reconcile(epoch, ck.get("history"))
-            self.clean_temp()
-            done = epoch >= int(train.get("epochs") or 0)
-            atomic.write_json(
-                self.path / "status.json",
-                {
-                    "state": "done" if done else "interrupted",
-                    "epoch": epoch,
-                    "epochs": int(train.get("epochs") or epoch),
-                    "message": f"repaired from the checkpoint of epoch {epoch}",
-                    "updated_at": time.time(),
-                },
-            )
+        _repair(self)
 
     def delete(self) -> None:
         """Delete the run folder; refused while a process owns it."""
@@ -416,24 +355,6 @@ class Run:
         return name
 
 
-def model_args_of(model_config: dict) -> dict:
-    """Model settings that rebuild the same network through ``resolve_config``."""
-    args = {k: v for k, v in model_config.items() if k not in DATA_FIELDS}
-    args["conditional"] = bool(model_config.get("num_classes"))
-    return args
-
-
-def _is_run_dir(p: Path, root: Path) -> bool:
-    if p.name[0] in "_." or p.is_symlink() or not p.is_dir():
-        return False  # links could point out of the runs folder: never listed or written
-    try:
-        if not p.resolve().is_relative_to(root):
-            return False
-    except OSError:
-        return False
-    return any((p / f).exists() for f in ("config.json", "status.json", locks.LOCK_NAME))
-
-
 def list_runs(root: str | Path | None = None) -> list[Run]:
     """Every run directory under the runs folder, newest first (damaged ones included:
     ``Run.state()`` says so)."""
@@ -443,5 +364,5 @@ def list_runs(root: str | Path | None = None) -> list[Run]:
         entries = list(root.iterdir())
     except OSError:
         return []
-    runs = [Run(p) for p in entries if _is_run_dir(p, base)]
+    runs = [Run(p) for p in entries if is_run_dir(p, base)]
     return sorted(runs, key=lambda r: r.path.name, reverse=True)

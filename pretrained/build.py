@@ -30,6 +30,7 @@ import torch
 from core import data as datalib
 from core.evaluate import evaluate
 from core.runs import Run, read_checkpoint
+from core.store import atomic
 from core.train import TrainConfig, train
 
 HERE = Path(__file__).resolve().parent
@@ -172,9 +173,8 @@ def build_judge() -> Path:
     dest = SHIPPED_JUDGES / judge_file_name(train_split)
     dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    tmp = dest.with_suffix(".tmp")
-    torch.save(train_judge(train_split).state_dict(), tmp)
-    tmp.replace(dest)
+    state = train_judge(train_split).state_dict()
+    atomic.write_with(dest, lambda tmp: torch.save(state, tmp))
     for old in dest.parent.glob(f"judge-{F}-*.pt"):  # an older recipe's judge, once replaced
         if old != dest:
             old.unlink()

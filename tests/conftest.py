@@ -8,22 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from core.models import FAMILIES
 from core.runs import Run
 from core.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 
-# name -> (model, model args): small widths so every run takes a second or two.
-TINY = {
-    "mlp-vae": ("mlp-vae", {"latent_dim": 2, "hidden_dim": 32}),
-    "fcconv-vae": ("fcconv-vae", {"latent_dim": 4}),
-    "conv-vae": ("conv-vae", {"latent_dim": 4, "channels": None, "hidden_dim": 32}),
-    "cvae": ("cvae", {"latent_dim": 2, "hidden_dim": 32}),
-    "ae": ("ae", {"latent_dim": 3, "hidden_dim": 32}),
-    "gumbel-vae": ("gumbel-vae", {"latent_dim": 4, "categories": 5, "hidden_dim": 32}),
-    "autodecoder": ("autodecoder", {"latent_dim": 2, "hidden_dim": 32}),
-}
+# name -> (model, model args): every family in the registry, with the small settings its
+# spec gives (``FamilySpec.tiny``), so every run takes a second or two.
+TINY = {name: (name, dict(spec.tiny)) for name, spec in FAMILIES.items()}
 
 
 def make_tiny_runs(root: Path, epochs: int = 2) -> dict[str, Run]:

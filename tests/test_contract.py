@@ -1,4 +1,4 @@
-"""The model contract, for every family in the registry (``core.models.MODELS``) and its
+"""The model contract, for every family in the registry (``core.models.FAMILIES``) and its
 conditional variant: ``encode`` returns one ``Posterior`` whose KL (to the model's own prior)
 is the KL in ``forward``'s loss and the KL the explorer and ``core.evaluate`` report; each
 declared capability works; a checkpoint round trip gives identical outputs; and the trainer
@@ -15,7 +15,7 @@ import torch
 from core import data as datalib
 from core import explore as ex
 from core.evaluate import evaluate
-from core.models import MODELS, LatentModel, Posterior, build_model, model_class
+from core.models import FAMILIES, LatentModel, Posterior, build_model, model_class
 from core.runs import load_model
 from core.store.checkpoint import save_checkpoint
 from core.train import TrainConfig, train
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHAPE = (1, 8, 8)
 CLASSES = 10
 ITEMS = 24  # rows of an autodecoder's latent table
-VARIANTS = [(name, cond) for name in MODELS for cond in (False, True)]
+VARIANTS = [(name, cond) for name in FAMILIES for cond in (False, True)]
 IDS = [f"{name}-{'cond' if cond else 'plain'}" for name, cond in VARIANTS]
 
 
@@ -33,7 +33,7 @@ def tiny(name: str, conditional: bool, seed: int = 0) -> LatentModel:
     initial values (as after training), so a learned prior per label is not N(0, I)."""
     torch.manual_seed(seed)
     kw = {"hidden_dim": 16, "latent_dim": 3, "num_classes": CLASSES, "num_items": ITEMS}
-    if "infer_steps" in MODELS[name][0].__dataclass_fields__:
+    if FAMILIES[name].knob("infer_steps"):
         kw["infer_steps"] = 5  # quick placement by optimisation
     m = build_model(name, image_shape=SHAPE, conditional=conditional, **kw)
     with torch.no_grad():
@@ -182,12 +182,12 @@ def test_shapes_and_declared_capabilities(name, cond, digits):
     assert m.latent_description and m.prior_description
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(FAMILIES))
 def test_trainer_needs_no_family_specific_code(name, tmp_path):
     """One epoch of the real trainer for every family; the post-training hook has run on
     the training images before the final checkpoint (running it again changes nothing)."""
     args = {"latent_dim": 2}
-    if "infer_steps" in MODELS[name][0].__dataclass_fields__:
+    if FAMILIES[name].knob("infer_steps"):
         args["infer_steps"] = 5
     cfg = TrainConfig(dataset="digits", model=name, epochs=1, batch_size=256, val_size=50)
     run = train(cfg, args, root=tmp_path)

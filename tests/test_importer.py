@@ -11,14 +11,12 @@ import pytest
 import torch
 
 from core.importer import import_checkpoint
-from core.models import build_model
+from core.models import FAMILIES, build_model
 from core.runs import CheckpointError, list_runs, load_model, read_checkpoint
 from core.train import run_in_dir
 
 
-@pytest.mark.parametrize(
-    "family", ["mlp-vae", "fcconv-vae", "conv-vae", "cvae", "ae", "gumbel-vae", "autodecoder"]
-)
+@pytest.mark.parametrize("family", list(FAMILIES))
 def test_import_bytes_rebuilds_the_same_model(tiny_runs, tmp_path, family):
     src = tiny_runs[family]
     data = src.checkpoint_path.read_bytes()
@@ -42,9 +40,7 @@ def test_import_bytes_rebuilds_the_same_model(tiny_runs, tmp_path, family):
     torch.testing.assert_close(a.decode(z, y), b.decode(z, y))
 
 
-@pytest.mark.parametrize(
-    "family", ["mlp-vae", "fcconv-vae", "conv-vae", "cvae", "ae", "gumbel-vae", "autodecoder"]
-)
+@pytest.mark.parametrize("family", list(FAMILIES))
 def test_imported_run_resumes(tiny_runs, tmp_path, family):
     """config.json written around the checkpoint is complete: the trainer rebuilds the same
     network from it and continues with the stored optimizer state."""

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.text import md_escape
 from core import data as datalib
+from core import jobs
 from core import projections as proj
 from core.runs import Run
 from core.train import TrainConfig, train
@@ -157,14 +158,20 @@ def test_compare_evaluates_a_run_on_request(tiny_runs, tmp_path, monkeypatch):
     at = page(COMPARE, a, other=b.id)
     assert not at.exception
     assert a.evaluation() is None and not at.get("metric")
-    at.button(key="cmp_eval_A").click().run()
+    at.button(key="cmp_eval_A").click().run()  # starts the background evaluation
     assert not at.exception, at.exception
+    assert jobs.wait_evaluation(a, timeout=600)["state"] == "done"
+    at.run()  # what the progress fragment does when the job ends
+    assert not at.exception and not at.error, at.exception
     ev = a.evaluation()
     assert ev is not None and ev["test_images"] == N_TEST
     labels = [m.label for m in at.metric]
     assert "SSIM" in labels and "KNN accuracy (model)" in labels and "Active units" in labels
     ssim = next(m for m in at.metric if m.label == "SSIM")
     assert ssim.value == f"{ev['ssim']:.3f}"
+    # A's "Not evaluated yet" and its button gave way to the metrics; B's are still there
+    assert [b.key for b in at.button if str(b.key).startswith("cmp_eval")] == ["cmp_eval_B"]
+    assert sum("Not evaluated yet" in c.value for c in at.caption) == 1
 
 
 def test_compare_runs_on_different_datasets(tiny_runs, tmp_path, monkeypatch):

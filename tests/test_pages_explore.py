@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import explore as ex
+from core import jobs
 from tests.conftest import ROOT, TINY
 
 FAMILIES = list(TINY)
@@ -212,7 +213,9 @@ def test_conditional_page_explains_and_links_to_training(family, tiny_runs, runs
 def test_conditional_sample_accuracy_is_computed_on_demand(tiny_runs, runs_env):
     at = open_page(tiny_runs["cvae"], "conditional")
     if tiny_runs["cvae"].evaluation() is None:
-        at.button(key="cd_eval").click()
-        at.run(timeout=1800)
+        at.button(key="cd_eval").click().run()  # starts the background evaluation
+        assert not at.exception and not at.error
+        assert jobs.wait_evaluation(tiny_runs["cvae"], timeout=1800)["state"] == "done"
+        at.run()  # what the progress fragment does when the job ends
     assert not at.exception
     assert any(m.label == "Conditional-sample accuracy" for m in at.metric)

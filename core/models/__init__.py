@@ -1,14 +1,21 @@
-"""The model zoo: one registry mapping a name to (config class, model class, preset).
+"""The model zoo: one registry of family specs, from which everything else is derived.
 
 ``build_model("fcconv-vae", image_shape=(1, 28, 28), latent_dim=10)`` builds a model;
-``MODELS`` lists the names. Presets set a family's defaults (the seeds' best settings);
-explicit keyword arguments override them. ``conditional=True`` makes any family
-conditional on ``num_classes`` labels (``cvae`` is the conditional ``mlp-vae``).
+``FAMILIES`` holds one ``FamilySpec`` per name (config class, model class, preset,
+description, the Train form's latent size, the tests' tiny settings); its ``knobs`` come
+from the config dataclass's fields (``core.models.base.setting``). The command line's model
+flags (``core.cli``), the Train form's defaults and knobs (``app.train_form``) and the
+tests' family lists are all generated from it. ``MODELS`` is the older view
+(name -> (config class, model class, preset, description)).
+
+Presets set a family's defaults (the seeds' best settings); explicit keyword arguments
+override them. ``conditional=True`` makes any family conditional on ``num_classes`` labels
+(``cvae`` is the conditional ``mlp-vae``).
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.init
@@ -20,6 +27,7 @@ from core.models.base import (
     CategoricalPosterior,
     ConfigError,
     GaussianPosterior,
+    Knob,
     LatentModel,
     ModelConfig,
     Output,
@@ -28,52 +36,172 @@ from core.models.base import (
 )
 from core.models.gumbel import GumbelConfig, GumbelVAE
 from core.models.vae import VAE, VAEConfig
+from core.models.wae import WAE, WAEConfig
 
-# name -> (config class, model class, preset, one-line description)
-MODELS: dict[str, tuple[type[ModelConfig], type[LatentModel], dict, str]] = {
-    "mlp-vae": (VAEConfig, VAE, {"arch": "mlp", "hidden_dim": 400}, "MLP VAE, D-H-L / L-H-D"),
-    "fcconv-vae": (
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """One model family: everything the lab needs to offer it.
+
+    Attributes:
+        name: the registry name (``--model``, config.json, checkpoints).
+        config: its ``ModelConfig`` subclass; each field's ``setting`` metadata makes a knob.
+        model: its ``LatentModel`` subclass (capabilities as class attributes).
+        preset: settings over the config's defaults (the seeds' best).
+        description: one line for ``--help``-like lists and the Train form.
+        latent: the Train form's latent size (None: the preset's or the config's).
+        tiny: small settings that train on digits in a second or two (tests, fixtures).
+    """
+
+    name: str
+    config: type[ModelConfig]
+    model: type[LatentModel]
+    preset: dict = field(default_factory=dict)
+    description: str = ""
+    latent: int | None = None
+    tiny: dict = field(default_factory=dict)
+
+    @property
+    def knobs(self) -> tuple[Knob, ...]:
+        """Every setting a person may give this family (the dataset's are left out)."""
+        return self.config.knobs()
+
+    def knob(self, name: str) -> Knob | None:
+        return next((k for k in self.knobs if k.name == name), None)
+
+    def defaults(self) -> dict:
+        """The config's defaults under the preset, with the form's latent size and
+        ``conditional`` (the preset's, else False)."""
+        base = {f.name: getattr(self.config(), f.name) for f in fields(self.config)}
+        base.update(self.preset)
+        if self.latent is not None:
+            base["latent_dim"] = self.latent
+        base["conditional"] = bool(self.preset.get("conditional", False))
+        return base
+
+    def form_knobs(self, arch: str | None = None) -> list[Knob]:
+        """The knobs the Train form shows, for backbone ``arch`` (default: the preset's)."""
+        arch = arch or self.defaults()["arch"]
+        return [k for k in self.knobs if k.form and k.applies_to(arch)]
+
+    @property
+    def entry(self) -> tuple[type[ModelConfig], type[LatentModel], dict, str]:
+        return (self.config, self.model, self.preset, self.description)
+
+
+CONDITIONAL = Knob(
+    "conditional",
+    "bool",
+    help="condition encoder and decoder on the label (one-hot); cvae always is",
+)
+"""Not a config field: ``resolve_config`` turns it into ``num_classes``."""
+
+_MLP = {"arch": "mlp", "hidden_dim": 400}
+_SMALL = {"latent_dim": 2, "hidden_dim": 32}
+_FCCONV = {"arch": "fcconv", "enc_channels": 32, "dec_channels": 118}
+_CONV = {"arch": "conv", "channels": (16, 32), "hidden_dim": 256}
+_CVAE = {"arch": "mlp", "hidden_dim": 500, "conditional": True, "class_prior": True}
+
+# THE registry: one entry per family (name, config, model, preset, description, the form's
+# latent size, tiny settings). Adding a family is one file in core/models/ and one line here.
+SPECS: tuple[FamilySpec, ...] = (
+    FamilySpec("mlp-vae", VAEConfig, VAE, _MLP, "MLP VAE, D-H-L / L-H-D", 2, _SMALL),
+    FamilySpec(
+        "fcconv-vae",
         VAEConfig,
         VAE,
-        {"arch": "fcconv", "enc_channels": 32, "dec_channels": 118},
+        _FCCONV,
         "snakers4's compact fc_conv VAE (about 120k parameters at L=10)",
+        10,
+        {"latent_dim": 4},
     ),
-    "conv-vae": (
+    FamilySpec(
+        "conv-vae",
         VAEConfig,
         VAE,
-        {"arch": "conv", "channels": (16, 32), "hidden_dim": 256},
+        _CONV,
         "deeper strided-conv VAE",
+        10,
+        {**_SMALL, "latent_dim": 4},
     ),
-    "cvae": (
+    FamilySpec(
+        "cvae",
         VAEConfig,
         VAE,
-        {"arch": "mlp", "hidden_dim": 500, "conditional": True, "class_prior": True},
+        _CVAE,
         "conditional MLP VAE (label one-hot into encoder and decoder, a learned prior per label)",
+        2,
+        _SMALL,
     ),
-    "ae": (AEConfig, AE, {"arch": "mlp", "hidden_dim": 400}, "plain autoencoder (no KL)"),
-    "gumbel-vae": (
+    FamilySpec(
+        "ae", AEConfig, AE, _MLP, "plain autoencoder (no KL)", 10, {**_SMALL, "latent_dim": 3}
+    ),
+    FamilySpec(
+        "gumbel-vae",
         GumbelConfig,
         GumbelVAE,
-        {"arch": "mlp", "hidden_dim": 400},
+        _MLP,
         "categorical latents with the Gumbel-softmax relaxation",
+        10,
+        {"latent_dim": 4, "categories": 5, "hidden_dim": 32},
     ),
-    "autodecoder": (
+    FamilySpec(
+        "autodecoder",
         AutoDecoderConfig,
         AutoDecoder,
-        {"arch": "mlp", "hidden_dim": 400, "latent_dim": 2},
+        {**_MLP, "latent_dim": 2},
         "decoder plus a learned latent table (decoder-only)",
+        2,
+        _SMALL,
     ),
+    FamilySpec("wae", WAEConfig, WAE, _MLP, "Wasserstein autoencoder (WAE-MMD)", 10, _SMALL),
+)
+FAMILIES: dict[str, FamilySpec] = {s.name: s for s in SPECS}
+
+# name -> (config class, model class, preset, one-line description): the older view.
+MODELS: dict[str, tuple[type[ModelConfig], type[LatentModel], dict, str]] = {
+    name: spec.entry for name, spec in FAMILIES.items()
 }
 
 
+def spec(name: str) -> FamilySpec:
+    """The registry entry of family ``name`` (ConfigError naming the choices if unknown)."""
+    if name not in FAMILIES:
+        raise ConfigError(f"Unknown model '{name}': choose one of {', '.join(FAMILIES)}.")
+    return FAMILIES[name]
+
+
+def setting_knobs() -> dict[str, Knob]:
+    """Every model setting of every family, once each, in a stable order (the shared ones,
+    ``conditional``, then each family's own): the command line's model flags. A shared
+    setting keeps the shared help, with each family's ``note`` added."""
+    out: dict[str, Knob] = {k.name: k for k in ModelConfig.knobs()}
+    out["conditional"] = CONDITIONAL
+    owners: dict[str, list[str]] = {}
+    notes: dict[str, list[str]] = {}
+    for s in FAMILIES.values():
+        for k in s.knobs:
+            owners.setdefault(k.name, []).append(s.name)
+            if k.note and f"{s.name}: {k.note}" not in notes.get(k.name, []):
+                notes.setdefault(k.name, []).append(f"{s.name}: {k.note}")
+            out.setdefault(k.name, k)
+    for name, k in out.items():
+        help_ = k.help
+        fams = owners.get(name, [])
+        if fams and len(fams) < len(FAMILIES) and name not in ModelConfig.__dataclass_fields__:
+            help_ = f"{', '.join(fams)}: {help_}"
+        if notes.get(name):
+            help_ = f"{help_} ({'; '.join(notes[name])})"
+        out[name] = Knob(**{**k.__dict__, "help": help_})
+    return out
+
+
 def model_names() -> list[str]:
-    return list(MODELS)
+    return list(FAMILIES)
 
 
 def _lookup(name: str):
-    if name not in MODELS:
-        raise ConfigError(f"Unknown model '{name}': choose one of {', '.join(MODELS)}.")
-    return MODELS[name]
+    return spec(name).entry
 
 
 def config_class(name: str) -> type[ModelConfig]:
@@ -179,7 +307,11 @@ def state_shapes(name: str, config: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 
 __all__ = [
+    "CONDITIONAL",
+    "FAMILIES",
     "MODELS",
+    "FamilySpec",
+    "Knob",
     "CategoricalPosterior",
     "ConfigError",
     "GaussianPosterior",
@@ -195,4 +327,6 @@ __all__ = [
     "state_shapes",
     "model_names",
     "resolve_config",
+    "setting_knobs",
+    "spec",
 ]

@@ -23,6 +23,7 @@ from core.models.base import (
     PointPosterior,
     check_float,
     check_int,
+    setting,
 )
 
 MAX_ITEMS = 100_000_000  # rows of the latent table
@@ -30,12 +31,27 @@ MAX_ITEMS = 100_000_000  # rows of the latent table
 
 @dataclass
 class AutoDecoderConfig(ModelConfig):
-    latent_dim: int = 2
-    num_items: int = 0  # rows of the latent table = training images; set by build_model
-    prior_sigma: float = 1.0
-    infer_steps: int = 100  # optimisation steps to place an unseen image
-    infer_lr: float = 0.05
-    table_lr: float = 0.03  # each row is updated once an epoch, so it needs a larger rate
+    latent_dim: int = setting(2)
+    num_items: int = setting(0, from_data=True)  # rows of the table = training images
+    prior_sigma: float = setting(
+        1.0,
+        help="sigma of the Gaussian prior on the table's codes (penalty 0.5*||z||^2/sigma^2)",
+        lo=0.0,
+        hi=1e6,
+    )
+    infer_steps: int = setting(
+        100, help="Adam steps that place an unseen image's code", lo=1, hi=100_000
+    )
+    infer_lr: float = setting(
+        0.05, help="learning rate of the placement of an unseen image", lo=0.0, hi=10.0
+    )
+    table_lr: float = setting(
+        0.03,
+        help="learning rate of the latent table (each row moves once an epoch, so it needs a "
+        "larger rate than the decoder's)",
+        lo=0.0,
+        hi=10.0,
+    )
 
     def validate(self) -> None:
         super().validate()

@@ -11,7 +11,8 @@ rest of the lab never switches on a family's name.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from typing import ClassVar
 
 import torch
@@ -63,9 +64,81 @@ def check_float(
     return float(value)
 
 
+# ----------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class Knob:
+    """One model setting as the command line and the Train form offer it.
+
+    Built from a config dataclass field (``ModelConfig.knobs``) and the metadata ``setting``
+    puts on it, so a family declares each setting once, next to its default.
+
+    Attributes:
+        name: the config key (the flag is ``--name-with-dashes``).
+        kind: "int", "float", "bool", "str" or "ints" (a tuple of whole numbers).
+        help: one line for ``--help`` and the form's tooltip.
+        lo / hi: the range the config's ``validate`` accepts (None: unbounded); shown as a
+            hint, the config's own validation stays the judge.
+        choices: the allowed values of a "str" setting, else None.
+        form: shown in the Train form.
+        label: the form's label (default: the name).
+        tip: the form's tooltip when it differs from ``help``.
+        archs: the backbones that use the setting (None: every one); the form hides it and
+            the command line refuses it for the others.
+        needs_labels: a "bool" setting that only a conditional model may switch on.
+        note: the family's own reading of a shared setting (e.g. gumbel-vae's latent_dim is
+            its number of categorical variables), added to the shared help.
+    """
+
+    name: str
+    kind: str
+    help: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple | None = None
+    form: bool = False
+    label: str = ""
+    tip: str = ""
+    archs: tuple[str, ...] | None = None
+    needs_labels: bool = False
+    note: str = ""
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name.replace('_', '-')}"
+
+    def applies_to(self, arch: str) -> bool:
+        return self.archs is None or arch in self.archs
+
+
+_KNOB_KEYS = {f for f in Knob.__dataclass_fields__} - {"name", "kind"}
+FROM_DATA = "from_data"  # metadata key of a setting the dataset decides (shape, classes, rows)
+
+
+def setting(default=MISSING, *, default_factory=MISSING, **meta):
+    """A config field with its knob metadata (see ``Knob``: help, lo, hi, choices, form,
+    label, tip, archs, needs_labels, note; ``from_data=True``: set from the dataset, never
+    by hand)."""
+    unknown = set(meta) - _KNOB_KEYS - {FROM_DATA}
+    if unknown:
+        raise TypeError(f"setting() got unknown metadata {sorted(unknown)}")
+    return field(default=default, default_factory=default_factory, metadata=meta)
+
+
+def _kind(tp) -> str:
+    if tp is bool or tp is int or tp is float or tp is str:
+        return tp.__name__
+    if typing.get_origin(tp) is tuple:
+        return "ints"
+    raise TypeError(f"A model setting of type {tp!r} has no command-line form.")
+
+
 @dataclass
 class ModelConfig:
     """Settings every family shares.
+
+    Every field is declared with ``setting`` (its help, range and whether the Train form
+    shows it): the command line's model flags and the form's knobs are generated from them
+    (``knobs``), so a family adds a setting in one place.
 
     Attributes:
         image_shape: (C, H, W) of the data the model is built for.
@@ -80,14 +153,81 @@ class ModelConfig:
         channels: widths of the conv backbone's strided convolutions (each halves H and W).
     """
 
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    latent_dim: int = 10
-    num_classes: int = 0
-    arch: str = "mlp"
-    hidden_dim: int = 400
-    enc_channels: int = 32
-    dec_channels: int = 118
-    channels: tuple[int, ...] = field(default=(32, 64))
+    image_shape: tuple[int, int, int] = setting((1, 28, 28), from_data=True)
+    latent_dim: int = setting(
+        10,
+        help="latent size; default: the model's preset",
+        lo=1,
+        hi=MAX_WIDTH,
+        form=True,
+        label="Latent size L",
+        tip="Length of the code z. 2 gives a latent plane you can scrub directly.",
+    )
+    num_classes: int = setting(0, from_data=True)
+    arch: str = setting(
+        "mlp",
+        help="backbone: mlp, fcconv or conv (the VAE presets fix their own)",
+        choices=ARCHS,
+    )
+    hidden_dim: int = setting(
+        400,
+        help="hidden width of the MLP and conv backbones (not fcconv)",
+        lo=1,
+        hi=MAX_WIDTH,
+        form=True,
+        label="Hidden size",
+        tip="Width of the hidden layer between the image and the code.",
+        archs=("mlp", "conv"),
+    )
+    enc_channels: int = setting(
+        32,
+        help="fcconv backbone: width of the encoder's full-image convolution",
+        lo=1,
+        hi=MAX_WIDTH,
+        form=True,
+        label="Encoder channels",
+        archs=("fcconv",),
+    )
+    dec_channels: int = setting(
+        118,
+        help="fcconv backbone: width of the decoder's 1x1 transposed convolution",
+        lo=1,
+        hi=MAX_WIDTH,
+        form=True,
+        label="Decoder channels",
+        archs=("fcconv",),
+    )
+    channels: tuple[int, ...] = setting(
+        default=(32, 64),
+        help="conv backbone: widths of the strided convolutions, one per layer (each halves "
+        "H and W)",
+        lo=1,
+        hi=MAX_CHANNELS,
+        archs=("conv",),
+    )
+
+    @classmethod
+    def knobs(cls) -> tuple[Knob, ...]:
+        """The settings a person may give, in field order (the dataset's are left out). A
+        family that redeclares a field keeps the shared metadata and overrides what it
+        names (e.g. its own default, label or ``note``)."""
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in fields(cls):
+            meta: dict = {}
+            for klass in reversed(cls.__mro__):
+                own = getattr(klass, "__dataclass_fields__", {}).get(f.name)
+                if own is not None:
+                    meta.update(own.metadata)
+            if meta.pop(FROM_DATA, False):
+                continue
+            out.append(Knob(f.name, _kind(hints[f.name]), **meta))
+        return tuple(out)
+
+    @classmethod
+    def from_data(cls) -> tuple[str, ...]:
+        """The fields the dataset sets (image shape, classes, table rows), never a person."""
+        return tuple(f.name for f in fields(cls) if f.metadata.get(FROM_DATA))
 
     def validate(self) -> None:
         shape = self.image_shape
@@ -151,23 +291,22 @@ class ModelConfig:
         from dataclasses import asdict
 
         d = asdict(self)
-        d["image_shape"] = list(self.image_shape)
-        d["channels"] = list(self.channels)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        from dataclasses import fields
-
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
             raise ConfigError(f"Unknown model settings {sorted(unknown)} for {cls.__name__}.")
         d = dict(d)
-        if "image_shape" in d:
-            d["image_shape"] = tuple(d["image_shape"])
-        if "channels" in d:
-            d["channels"] = tuple(d["channels"])
+        hints = typing.get_type_hints(cls)
+        for k, v in d.items():  # JSON and the command line give lists for tuple settings
+            if isinstance(v, list) and typing.get_origin(hints[k]) is tuple:
+                d[k] = tuple(v)
         return cls(**d)
 
 

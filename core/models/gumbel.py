@@ -27,6 +27,7 @@ from core.models.base import (
     ModelConfig,
     check_float,
     check_int,
+    setting,
 )
 
 MAX_TEMPERATURE = 1000.0
@@ -35,12 +36,41 @@ MAX_ANNEAL_RATE = 100.0
 
 @dataclass
 class GumbelConfig(ModelConfig):
-    latent_dim: int = 10  # number of categorical variables N
-    categories: int = 10  # categories per variable K
-    temperature: float = 1.0
-    min_temperature: float = 0.5
-    anneal_rate: float = 0.1  # per epoch; 0 = fixed temperature
-    hard: bool = False  # straight-through one-hot in the forward pass
+    latent_dim: int = setting(
+        10, note="number of categorical variables", label="Categorical variables N"
+    )
+    categories: int = setting(
+        10,
+        help="categories per variable",
+        lo=2,
+        hi=MAX_WIDTH,
+        form=True,
+        label="Categories per variable K",
+    )
+    temperature: float = setting(
+        1.0,
+        help="initial Gumbel-softmax temperature",
+        lo=0.0,
+        hi=MAX_TEMPERATURE,
+        form=True,
+        label="Temperature τ (start)",
+        tip="Gumbel-softmax temperature; it anneals towards 0.5 during training.",
+    )
+    min_temperature: float = setting(
+        0.5,
+        help="temperature floor of the annealing (at most --temperature)",
+        lo=0.0,
+        hi=MAX_TEMPERATURE,
+    )
+    anneal_rate: float = setting(
+        0.1,
+        help="tau = max(min, tau0*exp(-rate*epoch)); 0 keeps it fixed",
+        lo=0.0,
+        hi=MAX_ANNEAL_RATE,
+    )
+    hard: bool = setting(
+        False, help="straight-through one-hot in the forward pass (a hard Gumbel-softmax)"
+    )
 
     def validate(self) -> None:
         super().validate()
