@@ -18,7 +18,6 @@ to poll like training; ``wait_evaluation`` blocks until it ends.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -194,19 +193,7 @@ class _EvalLock(locks.RunLock):
 
 def _eval_locked(cache: Path) -> bool:
     """True while some process holds the evaluation lock of this cache. Never writes."""
-    try:
-        fd = os.open(Path(cache) / EVAL_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # also drops the shared lock we may have taken
-    return False
+    return locks.file_locked(Path(cache) / EVAL_LOCK)
 
 
 def _read_eval_status(cache: Path) -> dict:

@@ -266,7 +266,7 @@ class Run:
             )
             st.update(
                 state="interrupted",
-                message=f"the training process stopped before finishing; {where} or delete it",
+                message=f"The training process stopped before finishing; {where} or delete it",
             )
         st["resumable"] = has_ckpt and not self.readonly
         st["restartable"] = not has_ckpt and not self.readonly

@@ -78,6 +78,11 @@ RECIPES: dict[str, tuple[dict, dict, str]] = {
         {"latent_dim": 2, "hidden_dim": 400},
         "decoder-only: a decoder and a learned 2-D latent per training image",
     ),
+    "fmnist-wae-2d": (
+        dict(dataset=F, model="wae", epochs=10, batch_size=128),
+        {"latent_dim": 2, "hidden_dim": 400},
+        "Wasserstein autoencoder (MMD to N(0, I)) with a 2-D latent: sharp codes, no KL",
+    ),
     "digits-mlp-vae-2d": (
         dict(dataset="digits", model="mlp-vae", epochs=60, batch_size=64),
         {"latent_dim": 2, "hidden_dim": 256},

@@ -41,6 +41,7 @@ from core.data.idx import (
     _idx_path,
     _load_idx,
     idx_max_bytes,
+    idx_split_files,
 )
 from core.data.registry import (
     _CIFAR10_CLASSES,
@@ -128,13 +129,7 @@ def dataset_info(name: str) -> DatasetInfo:
     counts: dict[str, int] = {}
     shape: tuple[int, int] | None = None
     for split in SPLITS:
-        image_stem, label_stem = _IDX_FILES[split]
-        image_path = _idx_path(folder, image_stem)
-        if image_path is None:
-            raise _idx_missing_error(folder, image_stem)
-        label_path = _idx_path(folder, label_stem)
-        if label_path is None:
-            raise _idx_missing_error(folder, label_stem)
+        image_path, label_path = idx_split_files(folder, split)
         n, h, w = _idx_dims(image_path, 2051)
         (m,) = _idx_dims(label_path, 2049)
         if n != m:

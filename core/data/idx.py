@@ -195,14 +195,19 @@ def _idx_label_values(folder: Path) -> np.ndarray:
     return np.unique(np.concatenate([_read_idx(p, 2049) for p in present]))
 
 
+def idx_split_files(folder: Path, split: str) -> tuple[Path, Path]:
+    """(images, labels) files of a split in an IDX folder; DatasetError when one is missing."""
+    paths = []
+    for stem in _IDX_FILES[split]:
+        path = _idx_path(folder, stem)
+        if path is None:
+            raise _idx_missing_error(folder, stem)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
 def _load_idx(name: str, folder: Path, split: str) -> ImageData:
-    image_stem, label_stem = _IDX_FILES[split]
-    image_path = _idx_path(folder, image_stem)
-    if image_path is None:
-        raise _idx_missing_error(folder, image_stem)
-    label_path = _idx_path(folder, label_stem)
-    if label_path is None:
-        raise _idx_missing_error(folder, label_stem)
+    image_path, label_path = idx_split_files(folder, split)
     pixels = _read_idx(image_path, 2051)  # (N, H, W) uint8
     targets = _read_idx(label_path, 2049)  # (N,) uint8
     if len(pixels) != len(targets):

@@ -39,8 +39,14 @@ def lock_path(run_path: str | Path) -> Path:
 
 def is_locked(run_path: str | Path) -> bool:
     """True while some process (this one included) holds the run's lock. Never writes."""
+    return file_locked(lock_path(run_path))
+
+
+def file_locked(path: str | Path) -> bool:
+    """True while some process (this one included) holds an exclusive flock on ``path``.
+    Never writes (a missing file is not locked)."""
     try:
-        fd = os.open(lock_path(run_path), os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
