@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import url_state
 from app.text import md_escape, one_line
 from core import data as datalib
 from core.runs import CheckpointError, Run, list_runs, load_model, runs_dir
@@ -71,7 +72,7 @@ def page_path(name: str) -> str:
 def set_current_run(run_id: str) -> None:
     """Callback: make ``run_id`` the sidebar's current run (before the sidebar is drawn)."""
     st.session_state["run_id"] = run_id
-    st.query_params["run"] = run_id
+    url_state.write({"run": run_id})
 
 
 def current_run() -> Run | None:

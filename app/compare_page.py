@@ -9,8 +9,9 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from app import url_state
 from app.common import run_dataset, run_label
-from app.compare_common import PALETTE, grid_png, set_query, thumb_scale
+from app.compare_common import PALETTE, grid_png, thumb_scale
 from app.text import html_escape, md_escape
 from app.train_monitor import evaluation_job, start_evaluation
 from core import jobs
@@ -126,7 +127,7 @@ def pick_runs(runs: list) -> tuple:
 
     current = st.session_state.get("run_id")
     if "cmp_other_kept" not in st.session_state:  # a fresh page: take ?other= from the URL
-        wanted = st.query_params.get("other")
+        wanted = url_state.raw("other")
         if wanted and wanted not in ids:
             st.warning(
                 f"There is no run {md_escape(repr(wanted)[:80])} (from ?other=): pick the second "
@@ -146,7 +147,7 @@ def pick_runs(runs: list) -> tuple:
         st.session_state["cmp_other"] = b_default
     b_id = right.selectbox("Second run", ids, key="cmp_other", format_func=lambda i: labels[i])
     st.session_state["cmp_other_kept"] = b_id
-    set_query(other=b_id)
+    url_state.write({"other": b_id})
     A, B = by_id[a_id], by_id[b_id]
     if a_id == b_id:
         st.info("Both pickers name the same run: pick a different second run to compare.")

@@ -12,7 +12,8 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from app.explore_common import big_png, query_text, show_images, strict_int, write_url
+from app import url_state
+from app.explore_common import big_png, show_images
 from app.text import html_escape, md_escape
 from app.train_monitor import evaluation_job, start_evaluation
 from core import explore as ex
@@ -36,18 +37,18 @@ def not_conditional(run: Run, model) -> None:
         "shape), and at sampling time you choose the class and draw *z* from the prior: "
         '"draw me a 7", or "this same style as a 3".'
     )
-    st.page_link(
+    url_state.link(
         str(TRAIN_PAGE),
-        label="Train a conditional VAE (cvae)",
+        "Train a conditional VAE (cvae)",
+        {"model": "cvae"},
         icon=":material/model_training:",
-        query_params={"model": "cvae"},
     )
     if family not in ("cvae", "mlp-vae"):  # cvae is the conditional mlp-vae
-        st.page_link(
+        url_state.link(
             str(TRAIN_PAGE),
-            label=f"Train a conditional {md_escape(family)}",
+            f"Train a conditional {md_escape(family)}",
+            {"model": family, "conditional": "1"},
             icon=":material/model_training:",
-            query_params={"model": family, "conditional": "1"},
         )
 
 
@@ -65,7 +66,7 @@ def class_picker(names: list[str]) -> int:
     """The class to sample, mirrored in the URL as ?class=<index>."""
     if not st.session_state.get("cd_url_done"):
         st.session_state["cd_url_done"] = True
-        wanted = strict_int(query_text("class"), 0, len(names) - 1)
+        wanted = url_state.read_int("class", None, 0, len(names) - 1, warn=False)
         if wanted is not None:
             st.session_state["cd_class"] = wanted
     label = st.selectbox(
@@ -74,7 +75,7 @@ def class_picker(names: list[str]) -> int:
         key="cd_class",
         format_func=lambda c: class_label(c, names),
     )
-    write_url({"class": str(label)})
+    url_state.write({"class": label})
     return int(label)
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app import url_state
 from app.common import explain, get_model, require_run, run_dataset
-from app.compare_common import grid_png, query_int, set_query, thumb_scale, thumbs
+from app.compare_common import grid_png, thumb_scale, thumbs
 from app.embedding_charts import hover_thumbnails, legend_html, scatter, selection_of, share
 from core import projections as proj
 from core.metrics import KNN_K
@@ -45,10 +46,11 @@ def restore_state(run, total: int) -> None:
     run starts over."""
     if st.session_state.get("emb_run") != run.id:
         first = "emb_run" not in st.session_state  # a fresh page: take the state from the URL
-        n0 = query_int("n", proj.DEFAULT_N, lo=1) if first else st.session_state["emb_n_kept"]
+        kept = st.session_state.get("emb_n_kept")
+        n0 = url_state.read_int("n", proj.DEFAULT_N, lo=1) if first else kept
         st.session_state["emb_n_kept"] = max(min(n0, total), min(100, total))
         st.session_state.pop("emb_n", None)
-        st.session_state["emb_point"] = query_int("point", None, lo=0) if first else None
+        st.session_state["emb_point"] = url_state.read_int("point", None, lo=0) if first else None
         st.session_state["emb_sel"] = None  # (view, [positions], sample tag) of a box or lasso
         st.session_state["emb_run"] = run.id
     if "emb_n" not in st.session_state:  # widget state is dropped while another page shows
@@ -186,14 +188,14 @@ def render() -> None:
         st.warning(f"Image #{point_idx} is not in this sample of {n:,} test images: click another.")
         st.session_state["emb_point"] = point_idx = None
     point = pos_of.get(point_idx) if point_idx is not None else None
-    set_query(n=n, point=point_idx)
+    url_state.write({"n": n, "point": point_idx})
 
     if c2.button(
         "Clear selection", disabled=not (st.session_state["emb_sel"] or point is not None)
     ):
         st.session_state["emb_sel"] = None
         st.session_state["emb_point"] = point = point_idx = None
-        set_query(point=None)
+        url_state.forget("point")
     sel = st.session_state["emb_sel"]
     if sel and sel[2] != tag:  # positions of another sample
         sel = st.session_state["emb_sel"] = None

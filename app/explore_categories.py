@@ -8,9 +8,10 @@ import streamlit as st
 import torch
 
 from app import components
-from app.explore_common import big_png, show_images, strict_int
+from app.explore_common import big_png, show_images
 from app.explore_context import Ctx, labels_arg, pick_test_image, thumb
 from app.explore_plane import View
+from app.url_state import parse_int
 from core import explore as ex
 
 
@@ -36,8 +37,8 @@ def categories_section(ctx: Ctx, view: View) -> None:
         )
         res = components.category_grid("explore_cats", st.session_state["ex_choice"], k, probs)
         flip = res.get("flip") if isinstance(res, dict) else None
-        fv = strict_int(str(flip.get("v")), 0, nv - 1) if isinstance(flip, dict) else None
-        fk = strict_int(str(flip.get("k")), 0, k - 1) if isinstance(flip, dict) else None
+        fv = parse_int(str(flip.get("v")), 0, nv - 1) if isinstance(flip, dict) else None
+        fk = parse_int(str(flip.get("k")), 0, k - 1) if isinstance(flip, dict) else None
         if fv is not None and fk is not None:  # from the browser: untrusted
             choice = list(st.session_state["ex_choice"])
             choice[fv] = fk

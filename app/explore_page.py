@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.explore_common import MAX_PIN, finite_float, query_text, strict_int
+from app import url_state
+from app.explore_common import MAX_PIN
 from app.explore_context import Ctx
 from app.explore_plane import View
 from core import explore as ex
@@ -30,38 +31,29 @@ def apply_url_once(ctx: Ctx) -> None:
 
 def parse_url(ctx: Ctx) -> dict:
     """The session-state values a link asks for: each query parameter parsed strictly
-    (ASCII digits, finite numbers, ranges checked); anything else is ignored."""
+    (``app.url_state``: ASCII digits, finite numbers, ranges checked); anything else is
+    ignored."""
     out: dict = {}
-    axes = query_text("axes")
-    if axes and axes.isascii():
-        try:
-            ax = ex.parse_axes(axes, ctx.dim)
-        except (ValueError, OverflowError):
-            ax = None
-        if ax:
-            kind, i, j = ax
-            out["ex_kind"] = kind
-            out[f"ex_{kind}_i"], out[f"ex_{kind}_j"] = int(i), int(j)
-    pin = query_text("pin")
-    if pin and pin.isascii():
-        try:
-            uv = ex.parse_pair(pin)
-        except (ValueError, OverflowError):
-            uv = None
-        if uv:
-            u, v = finite_float(uv[0], MAX_PIN), finite_float(uv[1], MAX_PIN)
-            if u is not None and v is not None:
-                out["ex_pin"] = (u, v)
+    axes = url_state.read("axes", lambda v: url_state.parse_axes(v, ctx.dim))
+    if axes:
+        kind, i, j = axes
+        out["ex_kind"] = kind
+        out[f"ex_{kind}_i"], out[f"ex_{kind}_j"] = int(i), int(j)
+    pin = url_state.read("pin", lambda v: url_state.parse_pair(v, MAX_PIN))
+    if pin:
+        out["ex_pin"] = pin
     if ctx.conditional:
-        lab = strict_int(query_text("label"), 0, int(ctx.model.num_classes) - 1)
+        n = int(ctx.model.num_classes)
+        lab = url_state.read_int("label", None, 0, n - 1, warn=False)
         if lab is not None:
             out["ex_label"] = lab
-    fix = query_text("fix") or ""
-    if fix.startswith("img:"):
-        idx = strict_int(fix[4:], 0, len(ctx.test) - 1)
-        if idx is not None:
-            out["ex_fix"] = "a test image"
-            out["ex_fix_img"] = idx
+    last = len(ctx.test) - 1
+    idx = url_state.read(
+        "fix", lambda v: url_state.parse_int(v[4:], 0, last) if v.startswith("img:") else None
+    )
+    if idx is not None:
+        out["ex_fix"] = "a test image"
+        out["ex_fix_img"] = idx
     return out
 
 

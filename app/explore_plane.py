@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from app import components
-from app.explore_common import MAX_PIN, finite_float
+from app.explore_common import MAX_PIN
 from app.explore_context import (
     MAX_POINTS,
     Ctx,
@@ -27,6 +27,7 @@ from app.explore_context import (
     test_latent,
     thumb,
 )
+from app.url_state import parse_float
 from core import explore as ex
 
 
@@ -163,7 +164,7 @@ def _on_pin() -> None:
     res = st.session_state.get("explore_plane") or {}
     pin = res.get("pin") if isinstance(res, dict) else None
     if isinstance(pin, dict):  # from the browser: untrusted like a link
-        u, v = finite_float(pin.get("u"), MAX_PIN), finite_float(pin.get("v"), MAX_PIN)
+        u, v = parse_float(pin.get("u"), MAX_PIN), parse_float(pin.get("v"), MAX_PIN)
         if u is not None and v is not None:
             st.session_state["ex_pin"] = (u, v)
             st.session_state["ex_pin_new"] = True

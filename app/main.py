@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import url_state
 from app.common import run_label, usable_runs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def sidebar_run_picker() -> None:
     runs = usable_runs()
     ids = [r.id for r in runs]
     labels = {r.id: run_label(r) for r in runs}
-    wanted = st.query_params.get("run")
+    wanted = url_state.text("run")
     if "run_id" not in st.session_state or st.session_state["run_id"] not in ids:
         st.session_state["run_id"] = wanted if wanted in ids else (ids[0] if ids else None)
     with st.sidebar:
@@ -45,8 +46,8 @@ def sidebar_run_picker() -> None:
             key="run_id",
             help="Every page works on this run. Pretrained runs are read-only.",
         )
-    if st.session_state["run_id"] and st.query_params.get("run") != st.session_state["run_id"]:
-        st.query_params["run"] = st.session_state["run_id"]
+    if st.session_state["run_id"]:
+        url_state.write({"run": st.session_state["run_id"]})
 
 
 def main() -> None:

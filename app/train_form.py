@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from app import url_state
 from core import data as datalib
 from core.config import OPTIMIZERS, TrainConfig, validate_run
 from core.models import FAMILIES, MODELS, ConfigError, Knob, model_class, spec
@@ -101,18 +102,16 @@ def init_form(dataset: str = "fashion-mnist", model: str = "fcconv-vae") -> None
 def apply_link() -> None:
     """Honour a link such as ``?model=cvae`` or ``?model=mlp-vae&conditional=1`` (the
     conditional page sends one): set the form once, then drop the parameters."""
-    qp = st.query_params
-    model = qp.get("model")
+    model = url_state.text("model")
     if model not in MODELS:
         return
     ss = st.session_state
     ss[_k("model")] = model
     apply_defaults()
-    if "conditional" in qp:
-        ss[_k("conditional")] = qp.get("conditional") in ("1", "true", "yes")
-    for k in ("model", "conditional"):
-        if k in qp:
-            del qp[k]
+    conditional = url_state.raw("conditional")
+    if conditional is not None:
+        ss[_k("conditional")] = conditional in ("1", "true", "yes")
+    url_state.forget("model", "conditional")
 
 
 def train_form() -> tuple[TrainConfig, dict, str | None]:

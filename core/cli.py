@@ -1,5 +1,10 @@
 """``python -m core.train``: the command line of the trainer.
 
+The flags are generated: one per ``TrainConfig`` field (type from its annotation, help
+from its metadata, default from the dataclass), one per model setting of the registry
+(``core.models.setting_knobs``), then the run's own (``--runs-dir``, ``--name``,
+``--resume``, ``--run-dir``, ``--quiet``).
+
 Flags are validated before any run folder exists (``core.config.validate_run``, then the
 dataset is loaded into the in-process cache the trainer reads); a bad value, a conflicting
 pair of flags or missing data exits with status 2 and one sentence on stderr.
@@ -11,17 +16,27 @@ import argparse
 import contextlib
 import os
 import sys
-from dataclasses import fields
+import typing
+from dataclasses import Field, fields
 from pathlib import Path
 
 import torch
 
 from core import data as datalib
-from core.config import OPTIMIZERS, TrainConfig, model_args_problem, validate_run
+from core.config import (
+    DATA,
+    LOSS,
+    OPTIMISATION,
+    TrainConfig,
+    model_args_problem,
+    validate_run,
+)
 from core.losses import parse_loss
-from core.models import MODELS, ConfigError, Knob, model_class, setting_knobs
+from core.models import ConfigError, Knob, model_class, setting_knobs
 from core.runs import Run, read_checkpoint, runs_dir
 from core.train import run_in_dir, train
+
+_DEFAULTS = TrainConfig()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,113 +61,49 @@ def _add_model_flag(group, knob: Knob) -> None:
     group.add_argument(knob.flag, **kw)
 
 
+def _shown(f: Field) -> str:
+    """A training setting's default as ``--help`` shows it."""
+    if f.metadata.get("shown") is not None:
+        return f.metadata["shown"]
+    value = getattr(_DEFAULTS, f.name)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _add_train_flag(group, f: Field, tp) -> None:
+    """One training setting's flag, generated from its ``TrainConfig`` field: the type
+    from the annotation (``--amp`` / ``--no-amp`` for a bool, ``nargs`` for a list), the
+    help and choices from its metadata, and the field's default in the help."""
+    kw: dict = {"default": None, "help": f"{f.metadata['help']} (default: {_shown(f)})"}
+    if tp is bool:
+        kw["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(tp) is list:
+        kw.update(type=typing.get_args(tp)[0], nargs="*")
+    elif tp in (int, float):
+        kw["type"] = tp
+    if f.metadata.get("choices"):
+        kw["choices"] = list(f.metadata["choices"])
+    group.add_argument(_flag(f.name), **kw)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The trainer's flags. Every default is None, so ``main`` can tell a flag that was
-    given from one that was not; the help shows the value an omitted flag takes."""
-    d = TrainConfig()
+    """The trainer's flags: one per ``TrainConfig`` field and one per model setting (both
+    generated), then the run's own. Every default is None, so ``main`` can tell a flag that
+    was given from one that was not; the help shows the value an omitted flag takes (the
+    field's default, the one default)."""
     p = _Parser(
         prog="python -m core.train",
         description="Train an autoencoder into a run directory (runs/<id>/: config.json, "
         "status.json, metrics.jsonl, checkpoint.pt).",
     )
-    g = p.add_argument_group("data and model")
-    g.add_argument(
-        "--dataset",
-        default=None,
-        help=f"one of {', '.join(datalib.DATASET_NAMES)}, or idx:<folder> (default: {d.dataset})",
-    )
-    g.add_argument(
-        "--data-dir",
-        default=None,
-        help="folder of the downloaded datasets (default $LATENTLAB_DATA_DIR or ./data)",
-    )
-    g.add_argument("--model", default=None, help=f"one of {', '.join(MODELS)} (default: {d.model})")
-    for knob in setting_knobs().values():  # every model setting, from the registry
-        _add_model_flag(g, knob)
-    g.add_argument(
-        "--train-size",
-        type=int,
-        default=None,
-        help="train on this many images only (default: 0 = all)",
-    )
-    g.add_argument(
-        "--val-size",
-        type=int,
-        default=None,
-        help=f"test images scored after each epoch (0 = none; default: {d.val_size})",
-    )
-    o = p.add_argument_group("optimisation")
-    o.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help=f"total epochs, also when resuming (default: {d.epochs})",
-    )
-    o.add_argument("--batch-size", type=int, default=None, help=f"(default: {d.batch_size})")
-    o.add_argument("--lr", type=float, default=None, help=f"learning rate (default: {d.lr:g})")
-    o.add_argument(
-        "--optimizer", choices=OPTIMIZERS, default=None, help=f"(default: {d.optimizer})"
-    )
-    o.add_argument(
-        "--weight-decay", type=float, default=None, help=f"(default: {d.weight_decay:g})"
-    )
-    o.add_argument(
-        "--milestones",
-        type=int,
-        nargs="*",
-        default=None,
-        help="epochs at which the learning rate is multiplied by --lr-gamma (default: none)",
-    )
-    o.add_argument(
-        "--lr-gamma",
-        type=float,
-        default=None,
-        help=f"learning-rate factor at each milestone, in (0, 1] (default: {d.lr_gamma:g})",
-    )
-    o.add_argument("--seed", type=int, default=None, help=f"(default: {d.seed})")
-    o.add_argument(
-        "--device",
-        default=None,
-        help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps (default: auto)",
-    )
-    o.add_argument(
-        "--amp",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="mixed precision on cuda (default: on)",
-    )
-    lo = p.add_argument_group("loss")
-    lo.add_argument(
-        "--loss",
-        default=None,
-        help=f"reconstruction term: bce, mse, ssim or a mix like 'bce+0.5*ssim' "
-        f"(default: {d.loss})",
-    )
-    lo.add_argument(
-        "--ssim-window",
-        type=int,
-        default=None,
-        help=f"SSIM Gaussian window in pixels (odd), for an ssim loss (default: {d.ssim_window})",
-    )
-    lo.add_argument(
-        "--recon-weight",
-        type=float,
-        default=None,
-        help=f"weight of the reconstruction term (default: {d.recon_weight:g})",
-    )
-    lo.add_argument(
-        "--kl-weight",
-        type=float,
-        default=None,
-        help=f"beta, weight of the KL (or of the family's own regulariser, e.g. wae's MMD) "
-        f"(default: {d.kl_weight:g})",
-    )
-    lo.add_argument(
-        "--kl-warmup",
-        type=float,
-        default=None,
-        help=f"epochs over which beta ramps up from 0 (default: {d.kl_warmup:g})",
-    )
+    groups = {name: p.add_argument_group(name) for name in (DATA, OPTIMISATION, LOSS)}
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):  # every training setting, from the dataclass
+        _add_train_flag(groups[f.metadata["group"]], f, hints[f.name])
+        if f.name == "model":  # then every model setting, from the registry
+            for knob in setting_knobs().values():
+                _add_model_flag(groups[DATA], knob)
     r = p.add_argument_group("runs")
     r.add_argument(
         "--runs-dir", default=None, help="runs folder (default $LATENTLAB_RUNS_DIR or ./runs)"

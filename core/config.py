@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field
 
 import torch
 
 from core import data as datalib
 from core.losses import parse_loss
-from core.models import MODELS, ConfigError, ModelConfig, count_parameters, resolve_config
+from core.models import (
+    CONDITIONAL,
+    FAMILIES,
+    MODELS,
+    ConfigError,
+    ModelConfig,
+    count_parameters,
+    resolve_config,
+    spec,
+)
 from core.models.base import check_float, check_int, is_int
 from core.store.checkpoint import MAX_PARAMS, max_params  # noqa: F401 - one cap
 
@@ -39,34 +48,80 @@ DEVICES = "auto, cpu, cuda, cuda:N or mps"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,4})?)$")
 
 
+DATA, OPTIMISATION, LOSS = "data and model", "optimisation", "loss"  # --help's groups
+
+
+def _setting(default=MISSING, *, help: str, group: str, shown=None, choices=None, **kw):
+    """A training setting: its one default, and what its command-line flag says (``help``,
+    the ``--help`` group, the default as shown when it is not the value itself, the
+    choices). ``core.cli`` makes one flag per field from this."""
+    meta = {"help": help, "group": group, "shown": shown, "choices": choices}
+    return field(default=default, metadata=meta, **kw)
+
+
 @dataclass
 class TrainConfig:
     """Everything about a training run except the model's own settings.
 
     The defaults are the snakers4 study's best run: fcconv-vae on Fashion-MNIST, L=10,
-    batch 512, Adam at 1e-3, BCE + KL.
+    batch 512, Adam at 1e-3, BCE + KL. Each field carries its flag's help (``_setting``):
+    ``python -m core.train`` has one flag per field, whose default is the field's.
     """
 
-    dataset: str = "fashion-mnist"
-    model: str = "fcconv-vae"
-    epochs: int = 30
-    batch_size: int = 512
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    milestones: list[int] = field(default_factory=list)  # epochs where lr *= lr_gamma
-    lr_gamma: float = 0.1
-    loss: str = "bce"  # bce | mse | ssim | weighted mix such as "bce+0.5*ssim"
-    recon_weight: float = 1.0
-    kl_weight: float = 1.0  # beta
-    kl_warmup: float = 0.0  # epochs over which beta ramps up from 0
-    ssim_window: int = 11
-    seed: int = 42
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True  # mixed precision on cuda (ignored elsewhere)
-    train_size: int = 0  # use only this many training images (0 = all)
-    val_size: int = 10000  # test images scored after each epoch (0 = none)
-    data_dir: str | None = None
+    dataset: str = _setting(
+        "fashion-mnist",
+        help=f"one of {', '.join(datalib.DATASET_NAMES)}, or idx:<folder>",
+        group=DATA,
+    )
+    model: str = _setting("fcconv-vae", help=f"one of {', '.join(MODELS)}", group=DATA)
+    epochs: int = _setting(30, help="total epochs, also when resuming", group=OPTIMISATION)
+    batch_size: int = _setting(512, help="training images per step", group=OPTIMISATION)
+    lr: float = _setting(1e-3, help="learning rate", group=OPTIMISATION)
+    optimizer: str = _setting("adam", help="the optimizer", group=OPTIMISATION, choices=OPTIMIZERS)
+    weight_decay: float = _setting(0.0, help="the optimizer's weight decay", group=OPTIMISATION)
+    milestones: list[int] = _setting(
+        help="epochs at which the learning rate is multiplied by --lr-gamma",
+        group=OPTIMISATION,
+        shown="none",
+        default_factory=list,
+    )
+    lr_gamma: float = _setting(
+        0.1, help="learning-rate factor at each milestone, in (0, 1]", group=OPTIMISATION
+    )
+    loss: str = _setting(
+        "bce",
+        help="reconstruction term: bce, mse, ssim or a mix like 'bce+0.5*ssim'",
+        group=LOSS,
+    )
+    recon_weight: float = _setting(1.0, help="weight of the reconstruction term", group=LOSS)
+    kl_weight: float = _setting(
+        1.0,
+        help="beta, weight of the KL (or of the family's own regulariser, e.g. wae's MMD)",
+        group=LOSS,
+    )
+    kl_warmup: float = _setting(0.0, help="epochs over which beta ramps up from 0", group=LOSS)
+    ssim_window: int = _setting(
+        11, help="SSIM Gaussian window in pixels (odd), for an ssim loss", group=LOSS
+    )
+    seed: int = _setting(
+        42, help="seed of the weights, the data order and the noise", group=OPTIMISATION
+    )
+    device: str = _setting(
+        "auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", group=OPTIMISATION
+    )
+    amp: bool = _setting(True, help="mixed precision on cuda", group=OPTIMISATION)
+    train_size: int = _setting(
+        0, help="train on this many images only", group=DATA, shown="0 = all"
+    )
+    val_size: int = _setting(
+        10000, help="test images scored after each epoch, 0 for none", group=DATA
+    )
+    data_dir: str | None = _setting(
+        None,
+        help="folder of the downloaded datasets",
+        group=DATA,
+        shown="$LATENTLAB_DATA_DIR or ./data",
+    )
 
     def validate(self) -> None:
         """Check every training setting on its own (types, finiteness, ranges, the device);
@@ -161,64 +216,95 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 # ----------------------------------------------------------------------------- model settings
-_FROM_DATA = ("image_shape", "num_classes", "num_items")
-
-
 def _flag(key: str, flags: bool) -> str:
     return f"--{key.replace('_', '-')}" if flags else key
+
+
+def fixed_settings(model: str) -> dict:
+    """The settings ``model``'s preset fixes, read from the registry: a choice (the
+    backbone) that sibling families of the same config class preset differently (they are
+    named after it: mlp-vae, fcconv-vae, conv-vae), and ``conditional=True`` (a family that
+    is conditional by definition, cvae)."""
+    fam = spec(model)
+    siblings = [s for s in FAMILIES.values() if s.config is fam.config and s.name != model]
+    out = {CONDITIONAL.name: True} if fam.preset.get(CONDITIONAL.name) is True else {}
+    for knob in fam.knobs:
+        value = fam.preset.get(knob.name)
+        if (
+            knob.choices
+            and value is not None
+            and any(s.preset.get(knob.name, value) != value for s in siblings)
+        ):
+            out[knob.name] = value
+    return out
+
+
+def _family_with(model: str, key: str, value) -> str | None:
+    """The sibling of ``model`` (same config class) to use for ``key`` = ``value``: one
+    that keeps the rest of what ``model`` fixes, else any whose preset gives that value."""
+    fam = spec(model)
+    siblings = [s for s in FAMILIES.values() if s.config is fam.config and s.name != model]
+    for want in ({**fixed_settings(model), key: value}, {key: value}):
+        for s in siblings:
+            d = s.defaults()
+            if all(d.get(k) == v for k, v in want.items()):
+                return s.name
+    return None
 
 
 def model_args_problem(model: str, model_args: dict, flags: bool = False) -> str | None:
     """The one-sentence reason ``model_args`` do not fit ``model``, or None.
 
-    Refused: settings the model does not have, settings the data decides (image shape,
-    classes, table size), a backbone other than a VAE preset's own, widths that the chosen
-    backbone does not use, and an unconditional ``cvae``. ``flags`` names settings as
+    Everything is read from the registry (``core.models.FAMILIES``, each family's knobs):
+    refused are settings the family's config does not have, settings the data decides
+    (image shape, classes, table size), a value other than the preset's of a setting the
+    preset fixes (``fixed_settings``: a VAE preset's backbone, cvae's ``conditional``),
+    settings whose knob's ``archs`` leave out the chosen backbone, and a ``needs_labels``
+    setting switched on without a conditional model. ``flags`` names settings as
     command-line flags (``--hidden-dim``) instead of config keys (``hidden_dim``).
     """
-    if model not in MODELS:
-        return f"Unknown model '{model}': choose one of {', '.join(MODELS)}."
+    if model not in FAMILIES:
+        return f"Unknown model '{model}': choose one of {', '.join(FAMILIES)}."
     if not isinstance(model_args, dict):
         return f"Model settings must be a mapping of names to values, got {model_args!r}."
     model_args = {k: v for k, v in model_args.items() if v is not None}  # None: the preset
-    cfg_cls, _, preset, _ = MODELS[model]
-    known = {f.name for f in fields(cfg_cls)} - set(_FROM_DATA)
+    fam = spec(model)
+    from_data = {k for s in FAMILIES.values() for k in s.config.from_data()}  # any family's
+    knobs = {k.name: k for k in fam.knobs}
     for key in model_args:
-        if key in _FROM_DATA:
+        if key in from_data:
             return f"{key} is set from the dataset, not by hand: drop it from the model settings."
-        if key != "conditional" and key not in known:
+        if key != CONDITIONAL.name and key not in knobs:
             return f"{_flag(key, flags)} does not apply to {model}."
-    cond = model_args.get("conditional")
+    cond = model_args.get(CONDITIONAL.name)
     if cond is not None and not isinstance(cond, bool):
         return f"conditional must be true or false, got {cond!r}."
-    if model == "cvae" and cond is False:
-        drop = "--no-conditional" if flags else "conditional=False"
-        return (
-            f"cvae is conditional by definition: drop {drop}, or use mlp-vae for an "
-            "unconditional MLP VAE."
-        )
-    default_arch = preset.get("arch", cfg_cls().arch)
-    arch = model_args.get("arch", default_arch)
-    if cfg_cls.__name__ == "VAEConfig" and arch != default_arch:  # the presets fix it
-        same = [
-            m
-            for m, (c, _, p, _) in MODELS.items()
-            if c is cfg_cls and p.get("arch") == arch and not p.get("conditional")
-        ]
-        other = f": use {same[0]} for that backbone" if same else ""
-        return (
-            f"{_flag('arch', flags)} does not apply to {model}, whose backbone is "
-            f"{default_arch}{other}."
-        )
-    unused = {
-        "hidden_dim": arch == "fcconv",
-        "enc_channels": arch != "fcconv",
-        "dec_channels": arch != "fcconv",
-        "channels": arch != "conv",
-    }
-    for key, is_unused in unused.items():
-        if is_unused and model_args.get(key) is not None:
+    defaults = fam.defaults()
+    for key, value in fixed_settings(model).items():
+        if model_args.get(key, value) == value:
+            continue
+        other = _family_with(model, key, model_args[key])
+        if key == CONDITIONAL.name:
+            drop = "--no-conditional" if flags else "conditional=False"
+            what = spec(other).description.split(",")[0] if other else "model"
+            alt = f", or use {other} for an unconditional {what}" if other else ""
+            return f"{model} is conditional by definition: drop {drop}{alt}."
+        hint = f": use {other} for that backbone" if other else ""
+        return f"{_flag(key, flags)} does not apply to {model}, whose backbone is {value}{hint}."
+    arch = model_args.get("arch", defaults["arch"])
+    conditional = model_args.get(CONDITIONAL.name, defaults[CONDITIONAL.name])
+    for key, value in model_args.items():
+        knob = knobs.get(key)
+        if knob is None:
+            continue
+        if not knob.applies_to(arch):
             return f"{_flag(key, flags)} does not apply to {model} with the {arch} backbone."
+        if knob.needs_labels and value is True and not conditional:
+            cond_flag = "--conditional" if flags else "conditional=True"
+            return (
+                f"{_flag(key, flags)} needs labels: make the model conditional ({cond_flag}) "
+                f"or leave {_flag(key, flags)} off."
+            )
     return None
 
 

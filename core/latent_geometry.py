@@ -1,7 +1,8 @@
 """Latent-space geometry of the explorer: coordinate systems (``Basis``: the latent
 dimensions or the principal directions of an encoded set), 2-D planes through latent space
 and their ranges and grids, straight and spherical interpolation paths, and the plane
-settings a page keeps in its URL.
+settings a page keeps in its URL, with the one strict parser of each kind of value a
+link holds (whole numbers, finite numbers, pairs, axes).
 
 A point's basis coordinates are ``s = (z - center) @ vectors.T``; a plane lets two of them
 (``i``, ``j``) follow the mouse and fixes the others (``fixed``), so
@@ -25,6 +26,8 @@ __all__ = [
     "grid_uv",
     "lerp",
     "slerp",
+    "parse_int",
+    "parse_float",
     "parse_pair",
     "format_pair",
     "parse_axes",
@@ -205,38 +208,78 @@ def slerp(z0, z1, steps: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- URL values
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# The one parser of each kind of value a link (or a browser component) hands the pages:
+# strict, ASCII only (no superscripts or other scripts' digits, no underscores, no nan/inf),
+# None for anything else. ``app.url_state`` reads the query string with them.
+MAX_TEXT = 200  # characters of a value that are parsed at all
+_INT = re.compile(r"[0-9]{1,18}")
+_NUM = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_PAIR = re.compile(rf" *({_NUM}) *, *({_NUM}) *")
+_AXES = re.compile(r" *(z|pc)([0-9]{1,18}) *, *(z|pc)([0-9]{1,18}) *")
 
 
-def parse_pair(text: str | None) -> tuple[float, float] | None:
-    """ "0.5,-1.2" -> (0.5, -1.2); None for anything else."""
-    if not text:
+def _text(text) -> str | None:
+    return text if isinstance(text, str) and text.isascii() and len(text) <= MAX_TEXT else None
+
+
+def parse_int(text, lo: int | None = None, hi: int | None = None) -> int | None:
+    """ "42" -> 42: ASCII digits only (no spaces, underscores, decimal point or other
+    scripts' digits; a leading minus only where ``lo`` allows negatives), in [lo, hi]."""
+    text = _text(text)
+    if text is None:
         return None
-    m = re.fullmatch(rf"\s*({_NUM})\s*,\s*({_NUM})\s*", text)
+    negative = text.startswith("-") and (lo is None or lo < 0)
+    digits = text[1:] if negative else text
+    if not _INT.fullmatch(digits):
+        return None
+    v = -int(digits) if negative else int(digits)
+    return v if (lo is None or v >= lo) and (hi is None or v <= hi) else None
+
+
+def parse_float(value, limit: float = math.inf) -> float | None:
+    """A number (or a decimal text such as "-1.5e3") as a finite float of magnitude at most
+    ``limit``; None for anything else (bools, nan, inf, "1_0", other scripts' digits)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if _text(value) is None or not re.fullmatch(_NUM, value):
+            return None
+    elif not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) and abs(f) <= limit else None
+
+
+def parse_pair(text, limit: float = math.inf) -> tuple[float, float] | None:
+    """ "0.5,-1.2" -> (0.5, -1.2), each finite and at most ``limit`` in magnitude; None for
+    anything else."""
+    m = _PAIR.fullmatch(_text(text) or "")
     if not m:
         return None
-    u, v = float(m.group(1)), float(m.group(2))
-    return (u, v) if math.isfinite(u) and math.isfinite(v) else None
+    u, v = parse_float(m.group(1), limit), parse_float(m.group(2), limit)
+    return (u, v) if u is not None and v is not None else None
 
 
 def format_pair(uv) -> str:
     return f"{float(uv[0]):.4g},{float(uv[1]):.4g}"
 
 
-def parse_axes(text: str | None, latent_dim: int) -> tuple[str, int, int] | None:
+def parse_axes(text, latent_dim: int) -> tuple[str, int, int] | None:
     """ "z0,z3" -> ("dims", 0, 3); "pc1,pc2" -> ("pca", 0, 1); None when malformed or out
     of range."""
-    if not text:
-        return None
-    m = re.fullmatch(r"\s*(z|pc)(\d+)\s*,\s*(z|pc)(\d+)\s*", text.lower())
+    m = _AXES.fullmatch((_text(text) or "").lower())
     if not m or m.group(1) != m.group(3):
         return None
     kind = "dims" if m.group(1) == "z" else "pca"
     off = 0 if kind == "dims" else 1
-    i, j = int(m.group(2)) - off, int(m.group(4)) - off
-    if not (0 <= i < latent_dim and 0 <= j < latent_dim) or (i == j and latent_dim > 1):
+    i = parse_int(m.group(2), off, latent_dim - 1 + off)
+    j = parse_int(m.group(4), off, latent_dim - 1 + off)
+    if i is None or j is None or (i == j and latent_dim > 1):
         return None
-    return kind, i, j
+    return kind, i - off, j - off
 
 
 def format_axes(kind: str, i: int, j: int) -> str:

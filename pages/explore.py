@@ -3,10 +3,11 @@ interpolate, draw your own picture, and watch for posterior collapse."""
 
 import streamlit as st
 
+from app import url_state
 from app.common import explain, require_run
 from app.explore_categories import categories_section
 from app.explore_collapse import diagnostics_section
-from app.explore_common import reset_on_run_change, write_url
+from app.explore_common import reset_on_run_change
 from app.explore_context import header, load_context
 from app.explore_draw import draw_section, placement_section
 from app.explore_page import EXPLORE_URL_KEYS, apply_url_once, explain_text, url_values
@@ -59,4 +60,4 @@ if not ctx.model.continuous_latent:
     with tabs["Categories"]:
         categories_section(ctx, view)
 
-write_url(url_values(ctx, view))
+url_state.write(url_values(ctx, view))
