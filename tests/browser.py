@@ -41,17 +41,17 @@ def streamlit_server(runs_dir: Path, extra_env: dict | None = None, timeout: flo
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        t0 = time.time()
-        while True:
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited at start; see {log.name}")
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
+                    return r.status == 200
             except OSError:
-                pass
-            if proc.poll() is not None or time.time() - t0 > timeout:
-                raise RuntimeError(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
+                return False
+
+        wait_until(healthy, timeout, f"streamlit to answer its health check ({log.name})", 0.3)
         yield url
     finally:
         proc.terminate()
@@ -76,15 +76,38 @@ def chromium_page(width: int = 1400, height: int = 1000):
             browser.close()
 
 
+# True once the app has been idle for two animation frames in a row: the script has run
+# (the app root says "notRunning") and the running icon is gone. Polled every frame; the
+# count of idle frames lives on window and restarts at each wait.
+IDLE_FRAMES_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const busy = !app || app.getAttribute('data-test-script-state') !== 'notRunning'
+    || document.querySelector('[data-testid="stStatusWidgetRunningIcon"]') !== null;
+  window.__llIdleFrames = busy ? 0 : (window.__llIdleFrames || 0) + 1;
+  return window.__llIdleFrames >= 2;
+}"""
+
+
 def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until the app has drawn its page and no script run is in progress."""
     page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=timeout)
     main = '[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]'
     page.wait_for_selector(main, timeout=timeout)
-    page.wait_for_timeout(250)
-    page.wait_for_selector('[data-testid="stStatusWidgetRunningIcon"]', state="detached",
-                           timeout=timeout)  # fmt: skip
-    page.wait_for_timeout(250)
+    page.evaluate("() => { window.__llIdleFrames = 0; }")
+    page.wait_for_function(IDLE_FRAMES_JS, polling="raf", timeout=timeout)
+
+
+def wait_until(condition, timeout: float, what: str, every: float = 0.5):
+    """Poll ``condition()`` until it returns something true (returned) or ``timeout``
+    seconds pass (the test fails, saying what it waited for)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
 
 
 def page_errors(page) -> list[str]:

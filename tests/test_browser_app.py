@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 
 import pytest
 from playwright.sync_api import expect
 
 from core import jobs
 from core.runs import list_runs
-from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle
+from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle, wait_until
 
 # url path -> what the page must show (its title)
 PAGES = {
@@ -64,7 +63,6 @@ def test_every_page_and_a_run_started_by_clicking(browser_runs, tiny_runs, artif
         for path, title in PAGES.items():
             page.goto(f"{url}/{path}?run={current}")
             wait_idle(page, timeout=180_000)
-            page.wait_for_timeout(500)
             assert page_errors(page) == [], f"/{path}: {page_errors(page)}"
             if title:
                 heading = page.locator('[data-testid="stMainBlockContainer"] h1').first
@@ -102,7 +100,12 @@ def test_every_page_and_a_run_started_by_clicking(browser_runs, tiny_runs, artif
         # ---- it is listed on the Runs page
         page.goto(f"{url}/runs")
         wait_idle(page)
-        page.wait_for_timeout(500)
+        page.wait_for_function(  # the grid draws its cells after the script run
+            "() => [...document.querySelectorAll("
+            '\'[data-testid="stDataFrame"] td[role="gridcell"]\')]'
+            ".some(td => td.textContent === 'browser-run')",
+            timeout=60_000,
+        )
         assert "browser-run" in grid_texts(page)
         assert page_errors(page) == []
         page.screenshot(path=str(artifacts / "app-runs-after.png"))
@@ -126,10 +129,11 @@ def test_a_run_survives_a_server_restart(tmp_path, artifacts):
         expect(watching).to_have_value(re.compile(r"^survivor · "), timeout=60_000)
     [run] = list_runs(root)
     try:
-        t0 = time.time()
-        while jobs.refresh(run)["state"] != "running" or not run.metrics():
-            assert time.time() - t0 < 180, run.status()
-            time.sleep(0.5)
+        wait_until(
+            lambda: jobs.refresh(run)["state"] == "running" and run.metrics(),
+            180,
+            "the run to train its first epoch",
+        )
         with streamlit_server(root) as url, chromium_page() as page:
             page.goto(f"{url}/train")
             wait_idle(page)

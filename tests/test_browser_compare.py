@@ -59,6 +59,17 @@ INSIDE_JS = """([c, x0, y0, x1, y1]) => {
 
 # the sample position plotly's hover is on in chart c
 HOVERED_JS = "c => document.querySelectorAll('.js-plotly-plot')[c]._hoverdata[0].customdata"
+# whether plotly's hover in chart c is on the point of sample position pos
+HOVERING_JS = """([c, pos]) => {
+  const h = document.querySelectorAll('.js-plotly-plot')[c]._hoverdata;
+  return !!h && h.length > 0 && h[0].customdata === pos;
+}"""
+# the three charts are laid out with their points (the scripts above read these)
+DRAWN_JS = """() => {
+  const gds = Array.from(document.querySelectorAll('.js-plotly-plot'));
+  return gds.length === 3 && gds.every(gd => gd._fullLayout && gd._fullLayout.xaxis
+    && gd._fullLayout.xaxis.c2p && gd._fullData && gd._fullData.some(t => t._length > 0));
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +89,7 @@ def open_embeddings(page, url: str, query: str) -> None:
     page.wait_for_function(
         "document.querySelectorAll('.js-plotly-plot .nsewdrag').length === 3", timeout=60_000
     )
-    page.wait_for_timeout(500)
+    page.wait_for_function(DRAWN_JS, timeout=60_000)
 
 
 def test_box_selection_highlights_the_same_images_in_all_views(served, artifacts):
@@ -152,7 +163,8 @@ def test_click_and_shared_link_reopen_the_same_view(served, artifacts):
         p = page.evaluate(POINT_JS, [0, 2, 4])
         page.mouse.move(p["x"] - 10, p["y"] - 10)
         page.mouse.move(p["x"], p["y"], steps=4)
-        page.wait_for_timeout(300)
+        # plotly's hover is throttled: wait until it has caught up with the mouse, on the dot
+        page.wait_for_function(HOVERING_JS, arg=[0, p["pos"]], timeout=10_000)
         hovered = page.evaluate(HOVERED_JS, 0)
         page.mouse.click(p["x"], p["y"])
         page.wait_for_url(re.compile(r"point=\d+"), timeout=60_000)

@@ -56,6 +56,36 @@ def test_verbs(name):
     assert m.decode(m.prior_z(2), y[:2] if m.conditional else None).shape == (2, 1, 28, 28)
     assert m.latent_kind in ("gaussian", "deterministic", "categorical", "table")
 
+    # values, each computed from the other verbs rather than from recorded numbers
+    torch.manual_seed(0)  # an autodecoder's placement is an optimisation: the same each call
+    q = m.encode(x, yc)
+    assert torch.equal(m.embed(x, yc), q.point)  # the embedding is the posterior's point
+    # eval mode reconstructs from the posterior's code, decoded as decode() does it
+    assert torch.allclose(m.reconstruct(x, yc), m.decode(q.code, yc), atol=1e-6)
+    assert torch.allclose(m.decode(q.code, yc), torch.sigmoid(m.decode_logits(q.code, yc)))
+    assert torch.allclose(rec, m.decode(q.code, yc), atol=1e-6)
+    assert torch.allclose(torch.sigmoid(m(x, yc).logits.float()), rec, atol=1e-6)  # forward
+    assert rec.min() >= 0 and rec.max() <= 1
+    # a different image gets a different reconstruction
+    assert not torch.allclose(m.reconstruct(1 - x, yc), rec)
+
+    # sampling: in [0, 1]; one generator seed gives one draw, two seeds two draws
+    lab = torch.tensor(3) if m.conditional else None
+
+    def draw(seed, label=lab):
+        return m.sample(6, label, generator=torch.Generator().manual_seed(seed))
+
+    a, b, c = draw(0), draw(0), draw(1)
+    assert a.min() >= 0 and a.max() <= 1 and c.min() >= 0 and c.max() <= 1
+    assert torch.equal(a, b), "the same generator seed drew different samples"
+    assert not torch.equal(a, c), "two generator seeds drew the same samples"
+    # sample() is decode() of the prior's draw for that seed
+    z = m.prior_z(6, torch.Generator().manual_seed(0), lab)
+    assert torch.equal(a, m.decode(z, lab))
+    if m.conditional:  # the same codes decoded under another label give other images
+        assert not torch.allclose(draw(0, torch.tensor(7)), a, atol=1e-4)
+        assert not torch.allclose(m.decode(q.code, (yc + 1) % 10), m.decode(q.code, yc))
+
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_save_reload_identical(name, tmp_path):

@@ -1,5 +1,7 @@
 """The pretrained zoo: complete, small, loadable with weights_only, read-only, and every
-card's numbers reproduced by core.evaluate on its checkpoint."""
+card's numbers reproduced by core.evaluate on its checkpoint (a regression check) and, on
+a sample, by plain torch / numpy / scikit-learn code that does not go through core.evaluate
+(an independent check)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,11 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from sklearn.neighbors import KNeighborsClassifier
 
 from core import data as datalib
 from core.evaluate import evaluate
@@ -109,3 +114,86 @@ def test_entries_ship_their_umap_view(offline, monkeypatch, tmp_path):
         assert len(view.xy) == proj.sample_size(None, len(proj.test_split(run)))
         assert 0.1 < view.knn <= 1
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.npz"))
+
+
+# ----------------------------------------------------------------------------- independent
+Z = 4.0  # tolerances: 4 standard errors of a sample mean, fixed before any result was seen
+
+
+def sample_of(dataset: str):
+    """(test images, what share of the card's test split they are): the bundled
+    Fashion-MNIST sample (2,000 of 10,000 test images, a seeded random draw), or the whole
+    digits test split (computed offline from scikit-learn, the card's own split)."""
+    if dataset == "digits":
+        return datalib.load("digits", "test"), 1.0
+    s = datalib.bundled_sample(dataset)
+    assert s is not None, f"no bundled sample of {dataset}"
+    return s, len(s) / 10_000
+
+
+def tolerance(per_item: np.ndarray, share: float, floor: float) -> float:
+    """Z standard errors of the mean of ``per_item``, a random draw of ``share`` of the
+    card's test split without replacement (finite-population correction: 0 when the sample
+    is the whole split), plus ``floor`` for the card's rounding and float32 sums."""
+    n = len(per_item)
+    se = per_item.std(ddof=1) / np.sqrt(n) * np.sqrt(max(0.0, 1 - share))
+    return Z * float(se) + floor
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda p: p.name)
+@torch.no_grad()
+def test_card_losses_match_an_independent_computation(entry):
+    """BCE per image (torch.nn.functional.binary_cross_entropy on the reconstruction,
+    summed over pixels) and MSE per pixel (numpy) of the shipped checkpoint on a test
+    sample agree with the card's full-test-split figures within the sample's error."""
+    card = json.loads((entry / "card.json").read_text())
+    test, share = sample_of(card["dataset"])
+    model, _ = load_model(entry / "checkpoint.pt")
+    model.eval()
+    torch.manual_seed(0)
+    x = test.images
+    y = test.labels if model.conditional else None
+    rec = torch.cat([model.reconstruct(x[i : i + 500], None if y is None else y[i : i + 500])
+                     for i in range(0, len(x), 500)])  # fmt: skip
+    assert rec.shape == x.shape
+    bce = F.binary_cross_entropy(rec.double(), x.double(), reduction="none").flatten(1).sum(1)
+    r, t = rec.double().numpy(), x.double().numpy()
+    mse = ((r - t) ** 2).reshape(len(t), -1).mean(1)
+    want = card["metrics"]["loss"]
+    got_bce, tol_bce = float(bce.mean()), tolerance(bce.numpy(), share, 1e-3 * want["bce"])
+    assert abs(got_bce - want["bce"]) <= tol_bce, (got_bce, want["bce"], tol_bce)
+    tol_mse = tolerance(mse, share, 1e-4)
+    assert abs(mse.mean() - want["mse_per_pixel"]) <= tol_mse, (mse.mean(), want, tol_mse)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda p: p.name)
+@torch.no_grad()
+def test_card_knn_matches_scikit_learn(entry):
+    """KNN accuracy (k=5, Euclidean) of the model's embedding, fitted with scikit-learn on
+    the embeddings of the first 10,000 training images (the card's reference set) and
+    scored on the test sample, agrees with the card within the sample's error."""
+    card = json.loads((entry / "card.json").read_text())
+    if not have(card["dataset"]):
+        pytest.skip(f"{card['dataset']} training images are not available here")
+    test, share = sample_of(card["dataset"])
+    train = datalib.load(card["dataset"], "train").head(10_000)
+    model, _ = load_model(entry / "checkpoint.pt")
+    model.eval()
+    torch.manual_seed(0)
+    cond = model.conditional
+
+    def embed(data):
+        return torch.cat([
+            model.embed(data.images[i : i + 1000], data.labels[i : i + 1000] if cond else None)
+            for i in range(0, len(data), 1000)
+        ]).numpy()  # fmt: skip
+
+    stored = model.stored_codes()  # a latent table: the training images' learned codes
+    full = len(datalib.load(card["dataset"], "train"))
+    ref = stored[: len(train)].numpy() if stored is not None and len(stored) == full else None
+    ref = embed(train) if ref is None else ref
+    knn = KNeighborsClassifier(n_neighbors=5).fit(ref, train.labels.numpy())
+    hit = (knn.predict(embed(test)) == test.labels.numpy()).astype(np.float64)
+    want = card["metrics"]["knn"]["model"]
+    tol = tolerance(hit, share, 2e-3)
+    assert abs(hit.mean() - want) <= tol, (hit.mean(), want, tol)
