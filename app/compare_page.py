@@ -12,8 +12,8 @@ import torch
 from app import url_state
 from app.common import run_dataset, run_label
 from app.compare_common import PALETTE, grid_png, thumb_scale
+from app.evaluation_ui import evaluation_job, start_evaluation
 from app.text import html_escape, md_escape
-from app.train_monitor import evaluation_job, start_evaluation
 from core import jobs
 from core import projections as proj
 from core.runs import Run

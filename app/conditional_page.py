@@ -13,9 +13,9 @@ import streamlit as st
 import torch
 
 from app import url_state
+from app.evaluation_ui import evaluation_job, start_evaluation
 from app.explore_common import big_png, show_images
 from app.text import html_escape, md_escape
-from app.train_monitor import evaluation_job, start_evaluation
 from core import explore as ex
 from core import jobs
 from core.runs import Run
