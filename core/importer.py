@@ -1,9 +1,9 @@
 """Turn a checkpoint file from elsewhere (an upload, a colleague's run) into a run directory.
 
 Everything in an upload is hostile until checked. ``core.store.checkpoint.load_model``
-refuses anything that is not one of our checkpoints (archive shape, ``torch.load(...,
-weights_only=True)``, every field's type, the declared network's size on the ``meta``
-device, every weight's shape) before it allocates the network. Here, on top of that:
+refuses anything that is not one of our checkpoints (archive shape,
+``torch.load(..., weights_only=True)``, every field's type, the declared network's size on
+the ``meta`` device, every weight's shape) before it allocates the network. Here, on top of that:
 weights must be finite, the dataset must be one this lab knows by name, and the run's
 ``config.json`` is rebuilt from our own defaults with the upload's settings copied field by
 field and validated, so no path of the uploader's machine (``data_dir``, an ``idx:<folder>``
@@ -39,9 +39,9 @@ from core.data import DATASET_NAMES, dataset_info
 from core.models import ConfigError
 from core.runs import CheckpointError, Run, load_model, runs_dir
 from core.store import atomic
+from core.store.repair import model_args_of
 
 # model config fields that come from the data, not from the user's choice of settings
-_DATA_FIELDS = ("image_shape", "num_classes", "num_items")
 # train settings that name something on the uploader's machine: never taken from an upload
 _SERVER_FIELDS = {"data_dir": None, "device": "auto"}
 MAX_NAME = 80
@@ -118,13 +118,6 @@ def _train_config(ckpt: dict, name: str) -> dict:
             "saved by this lab, unedited."
         ) from None
     return asdict(cfg)
-
-
-def _model_args(model_config: dict) -> dict:
-    """Settings that rebuild the same network through ``core.models.resolve_config``."""
-    args = {k: v for k, v in model_config.items() if k not in _DATA_FIELDS}
-    args["conditional"] = int(model_config.get("num_classes") or 0) > 0
-    return args
 
 
 def _dataset(ckpt: dict, dataset: str, model) -> dict:
@@ -241,7 +234,7 @@ def import_checkpoint(
             "train": train,
             "model": {
                 "name": ckpt["model_name"],
-                "args": _model_args(model_config),
+                "args": model_args_of(model_config),
                 "config": model_config,
             },
             "dataset": _dataset(ckpt, train["dataset"], model),

@@ -34,8 +34,6 @@ from core.store import proc as procs
 from core.store.checkpoint import read_checkpoint
 from core.train import new_run_config
 
-_children: dict[str, object] = {}  # run id -> Popen (reaped by core.store.proc)
-
 
 def _spawn(run: Run, extra: list[str], message: str) -> None:
     """Launch the trainer for ``run``, whose lock this process holds, and hand the lock
@@ -54,7 +52,6 @@ def _spawn(run: Run, extra: list[str], message: str) -> None:
         )
         run.lock.write_owner(proc.pid)
         run.set_status("queued", pid=proc.pid, message=message)
-        _children[run.id] = proc
     except BaseException:
         run.release()
         raise
@@ -273,7 +270,6 @@ def start_evaluation(run: Run, judge: bool = True) -> dict:
         proc = procs.spawn("core.evaluate", args, log, env=env, pass_fds=(fd,))
         lk.write_owner(proc.pid)
         _write_eval_status(cache, "queued", pid=proc.pid, **status)
-        _children[f"evaluate:{run.id}"] = proc
     except BaseException:
         lk.release()
         raise

@@ -219,16 +219,21 @@ class Run:
 
     def problems(self) -> list[str]:
         """One sentence per damaged file (empty for a healthy run)."""
+        return self._read()[3]
+
+    def _read(self) -> tuple[dict | None, dict | None, list[dict], list[str]]:
+        """(config or None, status or None, metrics rows, problems): each file read once."""
         out = []
         try:
-            self.config()
+            cfg = self.config()
         except RunDamaged as e:
+            cfg = None
             out.append(str(e))
-        _, bad = self._status_file()
+        raw, bad = self._status_file()
         if bad and self.config_path.is_file():
             out.append(f"{bad}; the state shown is worked out from the other files")
-        out += schema.read_metrics(self.path / "metrics.jsonl")[1]
-        return out
+        rows, bad_rows = schema.read_metrics(self.path / "metrics.jsonl")
+        return cfg, raw, rows, out + bad_rows
 
     def state(self) -> dict:
         """What the run is doing, worked out from its files and its lock; never writes.
@@ -237,15 +242,12 @@ class Run:
         ``message``, ``epoch``, ``epochs``, ``step``, ``total``, ``problems``, ``busy``,
         ``resumable`` (a checkpoint to continue from) and ``restartable``.
         """
-        raw, _ = self._status_file()
+        cfg, raw, rows, problems = self._read()
         st = dict(raw or {})
-        rows = self.metrics()
         if "epoch" not in st:
             st["epoch"] = rows[-1]["epoch"] if rows else 0
         busy = self.busy
-        cfg = self.config_or_none()
         has_ckpt = self.checkpoint_path.is_file()
-        problems = self.problems()
         st.update(busy=busy, problems=problems, resumable=False, restartable=False)
         if cfg is None:
             st.update(state="damaged", message=problems[0] if problems else "damaged")

@@ -188,19 +188,6 @@ class Trainer:
         self._fire("on_train_end")
         return self
 
-    @torch.no_grad()
-    def embed_train(self) -> torch.Tensor:
-        self.model.eval()
-        ys = self.y if self.model.conditional else None
-        chunks = []
-        for i in range(0, len(self.x), 4096):
-            chunks.append(
-                self.model.posterior_mean(
-                    self.x[i : i + 4096], None if ys is None else ys[i : i + 4096]
-                )
-            )
-        return torch.cat(chunks)
-
     def validate(self) -> dict:
         """Loss parts (z = posterior mean) and SSIM on the held-out test images."""
         if self.x_val is None:
