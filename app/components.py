@@ -57,7 +57,9 @@ def latent_plane(data: dict, key: str, on_pin: Callable[[], None] | None = None)
             "extent": {"u": [lo, hi], "v": [lo, hi]}, "axes": [x name, y name],
             "points": {"u", "v", "label", "index"}, "thumbs": {"src", "id", "cols"},
             "class_names", "markers": [{"u", "v", "kind": "pin"|"point", "color", "text"}],
-            "path": [[u, v], ...], "start": [u, v], "size": pixels}.
+            "path": [[u, v], ...], "start": [u, v], "size": the plane's largest side in
+            pixels}. In a narrower column the plane shrinks (down to 280 px) so that the
+            decoded picture stays beside it; the canvases are redrawn when the width changes.
         on_pin: called (before the script reruns) when the user clicks the plane; the click
             is in ``st.session_state[key]["pin"]`` as {"u", "v"}.
 

@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from app import components
-from app.explore_common import big_png, show_images
+from app.explore_common import big_png, fit_image, show_images
 from app.explore_context import Ctx, labels_arg, pick_test_image, thumb
 from app.explore_plane import View
 from app.url_state import parse_int
@@ -53,10 +53,10 @@ def categories_section(ctx: Ctx, view: View) -> None:
     with right:
         a, b = st.columns(2)
         with a:
-            st.image(big_png(ctx.test.images[idx], 128), width=128, caption="test image")
+            fit_image(big_png(ctx.test.images[idx], 128), 128, caption="test image")
         with b:
             png = big_png(img, 128)
-            st.image(png, width=128, caption="decoded from the chosen categories")
+            fit_image(png, 128, caption="decoded from the chosen categories")
         st.download_button(
             "Download PNG",
             big_png(img, 256),

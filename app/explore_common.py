@@ -55,8 +55,19 @@ def show_images(
     scale = scale or max(1, 112 // h if len(images) <= 2 else 56 // h)
     arr = ex.sprite(images, nrow, pad=pad)
     png = ex.png_bytes(arr, scale)
-    st.image(png, caption=caption, width=width)
+    if isinstance(width, int):
+        fit_image(png, width, caption)
+    else:
+        st.image(png, caption=caption, width=width)
     return png
+
+
+def fit_image(png: bytes, width: int, caption: str | None = None) -> None:
+    """A picture ``width`` pixels wide, or as wide as its column where that is narrower:
+    ``st.image(width=N)`` keeps N pixels and spills over the next column in a narrow
+    window (the pinned point over the drawing pad at 1024 px)."""
+    with st.container(width=width):
+        st.image(png, caption=caption, width="stretch")
 
 
 def big_png(image: torch.Tensor, side: int = 256) -> bytes:

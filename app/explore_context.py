@@ -19,7 +19,7 @@ import streamlit as st
 import torch
 
 from app.common import get_dataset, get_model, run_dataset
-from app.explore_common import big_png, class_names
+from app.explore_common import big_png, class_names, fit_image
 from app.text import md_escape
 from core import explore as ex
 from core.data import DatasetError
@@ -237,7 +237,7 @@ def pick_test_image(ctx: Ctx, label: str, key: str, default: int = 0, help=None)
 def thumb(ctx: Ctx, idx: int, width: int = 72) -> None:
     img = ctx.test.images[idx]
     name = md_escape(ctx.names[int(ctx.test.labels[idx])])
-    st.image(big_png(img, 112), width=width, caption=f"#{idx} · {name}")
+    fit_image(big_png(img, 112), width, caption=f"#{idx} · {name}")
 
 
 @st.cache_data(max_entries=64, show_spinner="Placing the image…")

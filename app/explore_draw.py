@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app import components
-from app.explore_common import big_png
+from app.explore_common import big_png, fit_image
 from app.explore_context import Ctx, labels_arg, pick_test_image, place, thumb
 from app.explore_plane import View, num
 from core import explore as ex
@@ -66,10 +66,10 @@ def _placed(ctx: Ctx, view: View, x, label, name: str, color: str, key: str) -> 
     uv = view.plane.to_uv(res["z"][None])[0]
     c1, c2 = st.columns(2)
     with c1:
-        st.image(big_png(x, 112), width=112, caption=f"{name}, as the model sees it")
+        fit_image(big_png(x, 112), 112, caption=f"{name}, as the model sees it")
     with c2:
         png = big_png(res["recon"], 112)
-        st.image(png, width=112, caption="its reconstruction")
+        fit_image(png, 112, caption="its reconstruction")
     st.caption(
         f"◆ {name} on the plane at ({num(uv[0])}, {num(uv[1])})"
         + (" after latent optimisation" if ctx.is_table else "")
@@ -121,9 +121,9 @@ def placement_section(ctx: Ctx, view: View) -> list:
     res = place(ctx, ctx.test.images[idx], label, steps, lr)
     c1, c2, c3 = st.columns([1, 1, 2.5])
     with c1:
-        st.image(big_png(ctx.test.images[idx], 112), width=112, caption="target")
+        fit_image(big_png(ctx.test.images[idx], 112), 112, caption="target")
     with c2:
-        st.image(big_png(res["recon"], 112), width=112, caption="decoded at the found z")
+        fit_image(big_png(res["recon"], 112), 112, caption="decoded at the found z")
     with c3:
         st.line_chart(
             pd.DataFrame({"loss": res["trace"]}),

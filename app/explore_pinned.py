@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app.explore_common import big_png
+from app.explore_common import big_png, fit_image
 from app.explore_context import (
     Ctx,
     extent_of,
@@ -33,9 +33,8 @@ def pinned_section(ctx: Ctx, view: View) -> None:
     img = ex.decode_points(ctx.model, z, labels_arg(ctx, view.label))[0]
     png = big_png(img, 256)
     a, b = view.plane.names
-    st.image(png, width=256, caption=f"{a} = {pin[0]:.3f}, {b} = {pin[1]:.3f}")
-    c1, c2 = st.columns(2)
-    with c1:
+    fit_image(png, 256, caption=f"{a} = {pin[0]:.3f}, {b} = {pin[1]:.3f}")
+    with st.container(horizontal=True, gap="small"):  # wraps in a narrow column
         st.download_button(
             "Download PNG",
             png,
@@ -44,7 +43,6 @@ def pinned_section(ctx: Ctx, view: View) -> None:
             key="ex_dl_pin",
             on_click="ignore",
         )
-    with c2:
         if st.button("Unpin", key="ex_unpin"):
             st.session_state["ex_pin"] = None
             st.rerun()
@@ -66,9 +64,9 @@ def grid_section(ctx: Ctx, view: View) -> None:
     width = min(scale * side, 640)
     a, b = view.plane.names
     (u0, u1), (v0, v1) = extent
-    st.image(
+    fit_image(
         png,
-        width=width,
+        width,
         caption=f"{a} from {num(u0)} (left) to {num(u1)} (right); "
         f"{b} from {num(v1)} (top) to {num(v0)} (bottom)",
     )

@@ -30,8 +30,10 @@ from app.explore_context import (
 from app.url_state import parse_float
 from core import explore as ex
 
-
 # ----------------------------------------------------------------------------- plane controls
+CONTROL_W = 170  # px: a select box or slider in the row of plane controls
+
+
 @dataclass
 class View:
     plane: ex.Plane
@@ -55,8 +57,11 @@ def plane_controls(ctx: Ctx) -> View:
     st.session_state.setdefault("ex_pca_i", 0)
     st.session_state.setdefault("ex_pca_j", 1 if L > 1 else 0)
 
-    cols = st.columns([1.5, 1, 1, 1.2, 1.2] if ctx.conditional else [1.5, 1, 1, 1.2])
-    with cols[0]:
+    # One row that wraps (a horizontal container) rather than fixed columns: every control
+    # keeps the width it needs, so none is clipped in a narrow window (the segmented
+    # control needs its full ~290 px); what does not fit moves to the next line.
+    bar = st.container(horizontal=True, gap="small", vertical_alignment="bottom")
+    with bar:
         kind = st.segmented_control(
             "Axes",
             ["dims", "pca"],
@@ -65,6 +70,7 @@ def plane_controls(ctx: Ctx) -> View:
             format_func={"dims": "Latent dimensions", "pca": "Principal directions"}.get,
             help="Latent dimensions: two coordinates of z. Principal directions: the two "
             "directions along which the encoded test set varies most.",
+            width="content",
         )
     b = basis(ctx, kind)
 
@@ -73,16 +79,22 @@ def plane_controls(ctx: Ctx) -> View:
         return f"{b.names[k]} (var {v:.2g})" if v is not None else b.names[k]
 
     options = list(range(L))
-    with cols[1]:
-        i = st.selectbox("Horizontal axis", options, key=f"ex_{kind}_i", format_func=fmt)
-    with cols[2]:
+    with bar:
+        i = st.selectbox(
+            "Horizontal axis", options, key=f"ex_{kind}_i", format_func=fmt, width=CONTROL_W
+        )
         j = st.selectbox(
-            "Vertical axis", options, key=f"ex_{kind}_j", format_func=fmt, disabled=L < 2
+            "Vertical axis",
+            options,
+            key=f"ex_{kind}_j",
+            format_func=fmt,
+            disabled=L < 2,
+            width=CONTROL_W,
         )
     if L > 1 and i == j:
         st.warning("Pick two different axes: the vertical axis moved to the next coordinate.")
         j = (i + 1) % L
-    with cols[3]:
+    with bar:
         n_std = st.slider(
             "Range (± std)",
             1.0,
@@ -92,16 +104,18 @@ def plane_controls(ctx: Ctx) -> View:
             key="ex_range",
             help="The plane spans the mean of the encoded points plus or "
             "minus this many standard deviations along each axis.",
+            width=CONTROL_W + 20,
         )
     label = None
     if ctx.conditional:
-        with cols[4]:
+        with bar:
             label = st.selectbox(
                 "Decoder label",
                 list(range(ctx.model.num_classes)),
                 key="ex_label",
                 format_func=lambda c: ctx.names[c],
                 help="A conditional decoder draws the plane for this label.",
+                width=CONTROL_W,
             )
     fixed, note = other_coordinates(ctx, b, i, j)
     plane = ex.Plane(b, int(i), int(j), fixed)

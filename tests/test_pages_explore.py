@@ -220,6 +220,28 @@ def test_explorer_axes_and_other_coordinates(family, tiny_runs, runs_env):
     assert images(at)[grid] != at_mean
 
 
+def test_explorer_plane_controls_wrap_instead_of_clipping(tiny_runs, runs_env):
+    """The controls above the plane share one row that wraps: in a narrow window a
+    control moves to the next line instead of being cut off (the pixels are checked at
+    1024, 1280 and 1920 px in tests/test_browser_explore.py)."""
+    at = open_page(tiny_runs["cvae"], "explore")
+
+    def row_of(node):
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "key", None) == "ex_kind":
+                return node
+            found = row_of(child)
+            if found is not None:
+                return found
+        return None
+
+    row = row_of(at.main)
+    flex = row.proto.flex_container
+    assert flex.direction == flex.Direction.HORIZONTAL and flex.wrap
+    keys = [getattr(c, "key", None) for c in row.children.values()]
+    assert keys == ["ex_kind", "ex_dims_i", "ex_dims_j", "ex_range", "ex_label"]
+
+
 def test_explorer_pin_from_the_link(tiny_runs, runs_env, media):
     run = tiny_runs["mlp-vae"]
     at = open_page(run, "explore", {"pin": "0.1,-0.2", "axes": "z1,z0"})

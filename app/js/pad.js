@@ -15,7 +15,7 @@ export default function (component) {
   const sig = `${size}|${bg}|${data.rgb}`;
   if (canvas.dataset.sig !== sig) {  // a new model: a blank pad in its colours
     canvas.width = size; canvas.height = size;
-    canvas.style.width = size + "px"; canvas.style.height = size + "px";
+    canvas.style.width = size + "px";  // at most: a narrow column shrinks it (pad.css)
     g.fillStyle = bg; g.fillRect(0, 0, size, size);
     canvas.dataset.sig = sig;
   }

@@ -43,14 +43,31 @@ export default function (component) {
   const S = W.scrub = W.scrub || { moves: 0, paints: 0, latencies: [], pins: 0 };
   S.ready = false;
 
-  const size = data.size || 460, dpr = window.devicePixelRatio || 1;
+  // The plane's side follows the width the page gives the component: as large as
+  // data.size, but small enough that "Decoded at the cursor" stays beside it (down to
+  // MIN_SIDE; below that the panel wraps under the plane). Resizing redraws the canvases;
+  // the mouse-move path (paint) does not depend on the size.
+  const maxSize = data.size || 460, dpr = window.devicePixelRatio || 1;
+  const MIN_SIDE = 280, GAP = 18;
+  const explorer = $(".ll-explorer"), side = $(".ll-side");
   const M = { l: 46, r: 10, t: 10, b: 34 };
-  const pw = size - M.l - M.r, ph = size - M.t - M.b;
-  for (const c of [plane, overlay]) {
-    c.width = size * dpr; c.height = size * dpr;
-    c.style.width = size + "px"; c.style.height = size + "px";
+  let size = 0, pw = 0, ph = 0;
+  function fitSize() {
+    const avail = explorer.clientWidth;
+    if (!avail) return size || maxSize;  // not laid out yet: the observer sizes it later
+    const beside = avail - (side.offsetWidth || 210) - GAP;
+    return Math.max(Math.floor(Math.min(maxSize, beside >= MIN_SIDE ? beside : avail)), 160);
   }
-  wrap.style.width = size + "px"; wrap.style.height = size + "px";
+  function layout(s) {
+    size = s; pw = size - M.l - M.r; ph = size - M.t - M.b;
+    for (const c of [plane, overlay]) {
+      c.width = size * dpr; c.height = size * dpr;
+      c.style.width = size + "px"; c.style.height = size + "px";
+    }
+    wrap.style.width = size + "px"; wrap.style.height = size + "px";
+    W.planeSize = size;
+  }
+  layout(fitSize());
   const [u0, u1] = data.extent.u, [v0, v1] = data.extent.v;
   const X = (u) => M.l + (u - u0) / (u1 - u0) * pw;
   const Y = (v) => M.t + (v1 - v) / (v1 - v0) * ph;
@@ -264,6 +281,20 @@ export default function (component) {
   }
   function onToggle() { drawPlane(); }
 
+  let pending = 0;
+  const resized = new ResizeObserver(() => {
+    cancelAnimationFrame(pending);  // once per frame, after layout (no observer loop)
+    pending = requestAnimationFrame(() => {
+      const s = fitSize();
+      if (!alive || s === size) return;
+      layout(s);
+      tip.style.display = "none";
+      drawPlane();
+      drawOverlay(null);
+    });
+  });
+  resized.observe(explorer);
+
   overlay.addEventListener("mousemove", onMove);
   overlay.addEventListener("mouseleave", onLeave);
   overlay.addEventListener("click", onClick);
@@ -284,6 +315,8 @@ export default function (component) {
 
   return () => {
     alive = false;
+    resized.disconnect();
+    cancelAnimationFrame(pending);
     overlay.removeEventListener("mousemove", onMove);
     overlay.removeEventListener("mouseleave", onLeave);
     overlay.removeEventListener("click", onClick);
