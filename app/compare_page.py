@@ -12,7 +12,7 @@ import torch
 from app import url_state
 from app.common import run_dataset, run_label
 from app.compare_common import PALETTE, grid_png, thumb_scale
-from app.evaluation_ui import evaluation_job, start_evaluation
+from app.evaluation_ui import evaluation_job, start_evaluation_clicked
 from app.text import html_escape, md_escape
 from core import jobs
 from core import projections as proj
@@ -166,35 +166,52 @@ def loss_section(A: Run, B: Run) -> None:
 
 def metrics_section(A: Run, B: Run) -> None:
     st.subheader("Test metrics")
-    evals = {}
     cols = st.columns(2)
+    shown = {}
     for col, tag, run in zip(cols, "AB", (A, B), strict=True):
         with col:
             st.markdown(f"**{tag}: {md_escape(run.name)}**")
-            ev = run.evaluation()
-            evals[tag] = ev
-            if ev is not None:
-                continue
-            if not run.has_checkpoint():
-                st.info("No checkpoint yet: wait for its first epoch.")
-                continue
-            # while it runs, its progress replaces the button; when it ends the page reruns
-            # and the metrics replace both
-            if evaluation_job(run)["state"] in jobs.EVAL_LIVE:
-                continue
-            st.caption("Not evaluated yet (loss parts, SSIM, KNN accuracy, active units on the "
-                       "test split).")  # fmt: skip
-            if st.button(f"Evaluate {tag}", key=f"cmp_eval_{tag}"):
-                start_evaluation(run)
-    for col, tag in zip(cols, "AB", strict=True):
-        if evals[tag] is not None:
-            with col:
-                metric_cards(evals[tag], evals["A"] if tag == "B" else None)
-                ev = evals[tag]
-                st.caption(f"{ev.get('test_images', '?'):,} test images · epoch "
-                           f"{ev.get('epoch', '?')} · {ev.get('parameters', 0):,} parameters · "
-                           f"KNN k={ev.get('knn', {}).get('k', 5)} on "
-                           f"{ev.get('knn', {}).get('model_dim')}-D embeddings")  # fmt: skip
+            refused = st.session_state.pop(f"cmp_eval_error_{tag}", None)
+            if refused:  # set by the button's callback: why the evaluation did not start
+                st.error(refused)
+            # one slot under the name: the offer to evaluate, the job's progress or the
+            # metrics, each replacing the one before (never one above another)
+            slot = st.empty()
+            shown[tag] = (slot, evaluation_or_offer(slot, tag, run))
+    for tag in "AB":
+        slot, ev = shown[tag]
+        if ev is None:
+            continue
+        with slot.container():
+            metric_cards(ev, shown["A"][1] if tag == "B" else None)
+            st.caption(f"{ev.get('test_images', '?'):,} test images · epoch "
+                       f"{ev.get('epoch', '?')} · {ev.get('parameters', 0):,} parameters · "
+                       f"KNN k={ev.get('knn', {}).get('k', 5)} on "
+                       f"{ev.get('knn', {}).get('model_dim')}-D embeddings")  # fmt: skip
+
+
+def evaluation_or_offer(slot, tag: str, run: Run) -> dict | None:
+    """The run's evaluation; else, drawn in ``slot``, why there is none: no checkpoint, the
+    job's progress (the page reruns when it ends), or "Not evaluated yet" with a button
+    whose click starts the job before the page is drawn again."""
+    ev = run.evaluation()
+    if ev is not None:
+        return ev
+    if not run.has_checkpoint():
+        slot.info("No checkpoint yet: wait for its first epoch.")
+        return None
+    state = jobs.evaluation_state(run)
+    ev = run.evaluation()  # a job that ended between the two reads wrote its result first
+    if ev is not None:
+        return ev
+    with slot.container():
+        if evaluation_job(run, state)["state"] in jobs.EVAL_LIVE:
+            return None
+        st.caption("Not evaluated yet (loss parts, SSIM, KNN accuracy, active units on the "
+                   "test split).")  # fmt: skip
+        st.button(f"Evaluate {tag}", key=f"cmp_eval_{tag}", on_click=start_evaluation_clicked,
+                  args=(run, f"cmp_eval_error_{tag}"))  # fmt: skip
+    return None
 
 
 def reconstructions_section(A: Run, B: Run, model_a, model_b) -> None:

@@ -13,9 +13,10 @@ import streamlit as st
 import torch
 
 from app import url_state
+from app.common import is_pretrained, set_current_run, usable_runs
 from app.evaluation_ui import evaluation_job, start_evaluation
 from app.explore_common import big_png, show_images
-from app.text import html_escape, md_escape
+from app.text import html_escape, md_escape, one_line
 from core import explore as ex
 from core import jobs
 from core.runs import Run
@@ -37,6 +38,19 @@ def not_conditional(run: Run, model) -> None:
         "shape), and at sampling time you choose the class and draw *z* from the prior: "
         '"draw me a 7", or "this same style as a 3".'
     )
+    ready = pretrained_conditional_runs()
+    if ready:
+        st.markdown("**Open a pretrained conditional model** (it becomes the current run):")
+        bar = st.container(horizontal=True)
+        for other in ready:
+            bar.button(
+                md_escape(one_line(f"{other.name} ({_trained_on(other)})", 80)),
+                key=f"cd_open.{other.id}",
+                icon=":material/category:",
+                on_click=set_current_run,
+                args=(other.id,),
+            )
+    st.markdown("**Or train your own:**" if ready else "**Train one:**")
     url_state.link(
         str(TRAIN_PAGE),
         "Train a conditional VAE (cvae)",
@@ -50,6 +64,39 @@ def not_conditional(run: Run, model) -> None:
             {"model": family, "conditional": "1"},
             icon=":material/model_training:",
         )
+
+
+def is_conditional(run: Run) -> bool:
+    """Whether a run's model takes labels: its stored model config has classes (the
+    ``LatentModel.conditional`` capability, read without loading the checkpoint)."""
+    cfg = run.config_or_none() or {}
+    classes = ((cfg.get("model") or {}).get("config") or {}).get("num_classes")
+    return isinstance(classes, int) and not isinstance(classes, bool) and classes > 0
+
+
+def pretrained_conditional_runs() -> list[Run]:
+    """The pretrained zoo's conditional models, one click away from a non-conditional run."""
+    return [
+        r for r in usable_runs() if is_pretrained(r) and r.has_checkpoint() and is_conditional(r)
+    ]
+
+
+def _trained_on(run: Run) -> str:
+    t = (run.config_or_none() or {}).get("train") or {}
+    return f"{t.get('model', '?')} on {t.get('dataset', '?')}"
+
+
+def judge_text(description: str, image_shape) -> str:
+    """The judge's description with its blur given in pixels of these images: the recipe
+    says "sigma up to 1.5 px of 28" and scales it with the image size, so on 8 x 8 digits
+    it reads "sigma up to 0.43 px of these 8 x 8 images"."""
+    h, w = int(image_shape[-2]), int(image_shape[-1])
+
+    def scaled(m: re.Match) -> str:
+        sigma = float(m.group(1)) * h / int(m.group(2))
+        return f"sigma up to {sigma:.2g} px of these {h} × {w} images"
+
+    return re.sub(r"sigma up to ([0-9.]+) px of (\d+)", scaled, str(description))
 
 
 def safe_file_part(text: str) -> str:
@@ -178,7 +225,7 @@ def class_swap_section(model, test, names: list[str], label: int) -> None:
     )
 
 
-def accuracy_section(run: Run, names: list[str]) -> None:
+def accuracy_section(run: Run, names: list[str], image_shape) -> None:
     ev = run.evaluation() or {}
     cond = ev.get("conditional")
     st.markdown(
@@ -209,7 +256,7 @@ def accuracy_section(run: Run, names: list[str]) -> None:
     c2.metric(
         "Judge accuracy on real test images",
         f"{cond['judge_test_accuracy']:.1%}",
-        help=cond.get("judge", ""),
+        help=md_escape(judge_text(cond.get("judge", ""), image_shape)),
     )
     if "recon_accuracy" in cond:
         c3.metric(
@@ -230,6 +277,9 @@ def accuracy_section(run: Run, names: list[str]) -> None:
         fig.update_layout(
             height=260,
             barmode="group",
+            # every class labelled: digits' "0".."9" would otherwise read as numbers, and
+            # plotly would label every other one
+            xaxis=dict(type="category", tickmode="array", tickvals=xs, ticktext=xs),
             legend=dict(orientation="h", y=1.15, x=1, xanchor="right"),
             margin=dict(l=10, r=10, t=30, b=10),
             yaxis=dict(range=[0, 1], tickformat=".0%"),

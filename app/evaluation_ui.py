@@ -26,6 +26,19 @@ def start_evaluation(run: Run, judge: bool = True) -> None:
     st.rerun()
 
 
+def start_evaluation_clicked(run: Run, error_key: str, judge: bool = True) -> None:
+    """A button's callback: start the run's evaluation (or find the one running) before the
+    page is drawn again, so the page's next run already shows its progress in the button's
+    place. A refusal is one sentence kept in ``st.session_state[error_key]`` for the page
+    to show."""
+    try:
+        jobs.start_evaluation(run, judge=judge)
+    except (RunError, OSError) as e:
+        st.session_state[error_key] = (
+            f"The evaluation could not start: {md_escape(' '.join(str(e).split()))}"
+        )
+
+
 def evaluation_job(run: Run, state: dict | None = None) -> dict:
     """The run's evaluation job where the caller draws it: its progress while it is queued
     or running (redrawn every second; the page reruns when it ends), or why it failed, in

@@ -4,6 +4,9 @@ that makes a new run."""
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
+
 import streamlit as st
 
 from app.common import is_pretrained, run_label, runs_root, set_current_run
@@ -36,10 +39,17 @@ def table_section(df) -> None:
     """Filters, sort and the table; a clicked row becomes the run to manage."""
     ss = st.session_state
     c1, c2, c3, c4 = st.columns(4)
-    states = c1.multiselect("State", sorted(df["state"].dropna().unique()), key="runs.f_state")
-    models = c2.multiselect("Model", sorted(df["model"].dropna().unique()), key="runs.f_model")
-    datasets = c3.multiselect(
-        "Dataset", sorted(df["dataset"].dropna().unique()), key="runs.f_dataset"
+    # "All" (an empty filter keeps every run): the default "Choose options" is cut off in
+    # a quarter of a 1024-pixel window
+    states, models, datasets = (
+        col.multiselect(
+            label, sorted(df[c].dropna().unique()), key=f"runs.f_{c}", placeholder="All"
+        )  # fmt: skip
+        for col, label, c in (
+            (c1, "State", "state"),
+            (c2, "Model", "model"),
+            (c3, "Dataset", "dataset"),
+        )  # fmt: skip
     )
     sort_by = c4.selectbox(
         "Sort by",
@@ -66,13 +76,18 @@ def table_section(df) -> None:
         on_select="rerun",
         selection_mode="single-row",
         hide_index=True,
-        column_order=[c for c in view.columns if c != "id"],
+        placeholder="–",  # a run not evaluated yet: a dash, not the word None
+        # "created" stays out so the table fits a 1280-pixel window (the order "newest"
+        # and the panel below give the date); on narrower ones the name stays in view
+        column_order=[c for c in view.columns if c not in ("id", "created")],
         column_config={
-            "latent": st.column_config.NumberColumn("latent size"),
+            "name": st.column_config.TextColumn(width=150, pinned=True),
+            "latent": st.column_config.NumberColumn("latent", help="Latent size"),
             "final loss": st.column_config.NumberColumn(format="%.2f"),
             "SSIM": st.column_config.NumberColumn(format="%.3f"),
-            "KNN %": st.column_config.NumberColumn("KNN accuracy", format="%.1f%%"),
-            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "KNN %": st.column_config.NumberColumn(
+                "KNN", format="%.1f%%", help="KNN accuracy (see What am I looking at?)"
+            ),
         },
     )
     st.caption(f"{len(shown)} of {len(df)} runs. Click a column header to sort by it.")
@@ -111,8 +126,13 @@ def run_panel(run: Run) -> None:
     status = jobs.refresh(run)
     state = status.get("state", "?")
     live = state in LIVE_STATES
+    created = (run.config_or_none() or {}).get("created_at")
+    when = ""
+    if isinstance(created, int | float) and not isinstance(created, bool):
+        with contextlib.suppress(ValueError, OverflowError, OSError):
+            when = f" · created {datetime.fromtimestamp(created):%Y-%m-%d %H:%M}"
     st.caption(
-        md_escape(f"Folder {run.path} · {state}")
+        md_escape(f"Folder {run.path} · {state}{when}")
         + (" · read-only (pretrained)" if readonly else "")
     )
     if state in ("damaged", "interrupted"):
@@ -181,12 +201,13 @@ def run_panel(run: Run) -> None:
             confirm = st.container(horizontal=True)
             if confirm.button("Yes, delete it", key="runs.delete_yes", type="primary"):
                 ss.pop("runs.confirm_delete", None)
+                name = run.name  # read before its config.json goes (after, it is the id)
                 try:
                     run.delete()
                 except (RunError, OSError) as e:
                     st.error(md_escape(str(e)))
                 else:
-                    ss["runs.flash"] = f"Deleted {one_line(run.name, 80)}."
+                    ss["runs.flash"] = f"Deleted {one_line(name, 80)}."
                     st.rerun()
             if confirm.button("Keep it", key="runs.delete_no"):
                 ss.pop("runs.confirm_delete", None)
@@ -194,21 +215,45 @@ def run_panel(run: Run) -> None:
 
     if state != "damaged":
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        new_name = c1.text_input(
+        c1.text_input(
             "New name",
             value=run.name,
             key=f"runs.name.{run.id}",
             max_chars=MAX_NAME,
             disabled=readonly,
         )
-        if c2.button("Rename", key="runs.rename", icon=":material/edit:", disabled=readonly):
-            try:
-                shown_name = run.rename(new_name)
-            except (RunError, OSError) as e:
-                st.error(md_escape(str(e)))
-            else:
-                ss["runs.flash"] = f"Renamed to {shown_name}."
-                st.rerun()
+        c2.button(
+            "Rename",
+            key="runs.rename",
+            icon=":material/edit:",
+            disabled=readonly,
+            help="Pretrained runs are read-only." if readonly else None,
+            on_click=rename,
+            args=(run.id,),
+        )
+        if ss.get("runs.rename_error"):
+            st.error(md_escape(ss.pop("runs.rename_error")))
+
+
+def rename(run_id: str) -> None:
+    """Rename's callback: it runs before the page (sidebar included) is drawn, so every
+    run picker is drawn with the new name."""
+    ss = st.session_state
+    run = find_user_run(run_id)
+    if run is None:
+        return
+    try:
+        shown_name = run.rename(ss.get(f"runs.name.{run_id}", run.name))
+    except (RunError, OSError) as e:
+        ss["runs.rename_error"] = str(e)
+        return
+    ss["runs.flash"] = f"Renamed to {shown_name}."
+    # A picker holds its choice by the label the browser shows: a new label alone leaves
+    # the old one in the box (and a later rerun would send it back, matching no run).
+    # Setting the value again makes Streamlit send the new label with it.
+    for key in ("run_id", "runs.target"):
+        if key in ss:
+            ss[key] = ss[key]
 
 
 def upload_section() -> None:

@@ -9,9 +9,8 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from app.common import find_run, is_pretrained
+from app.common import find_run, is_pretrained, recon_image
 from app.text import md_escape, one_line
-from app.train_monitor import recon_image
 from core.runs import Run
 
 

@@ -42,4 +42,4 @@ with grid:
 with swap:
     ui.class_swap_section(model, test, names, label)
 with acc:
-    ui.accuracy_section(run, names)
+    ui.accuracy_section(run, names, test.image_shape)

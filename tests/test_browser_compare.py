@@ -7,10 +7,13 @@ same view. Screenshots go to artifacts/.
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 from core import projections as proj
+from core.runs import Run
 from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -222,3 +225,47 @@ def test_compare_page_shared_link(served, tiny_runs, artifacts):
         assert len(page.query_selector_all(".js-plotly-plot")) == 1  # the loss curves
         assert page_errors(page) == []
         page.screenshot(path=str(artifacts / "compare_runs.png"))
+
+
+def test_compare_evaluate_a_replaces_its_caption_and_button(tiny_runs, tmp_path, artifacts):
+    """A click on "Evaluate A" runs the evaluation in the background; when it ends, A's
+    "Not evaluated yet" and its button are gone and A's metric cards stand in their place
+    (B, not evaluated, keeps both). The evaluated page is shot at three widths."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    for fam in ("mlp-vae", "ae"):
+        src = tiny_runs[fam].path
+        shutil.copytree(src, root / src.name, ignore=shutil.ignore_patterns("cache"))
+    a, b = Run(root / tiny_runs["mlp-vae"].id), Run(root / tiny_runs["ae"].id)
+    with streamlit_server(root) as url:
+        with chromium_page(width=1280, height=1600) as page:
+            page.goto(f"{url}/compare?run={a.id}&other={b.id}")
+            wait_idle(page)
+            main = page.locator('[data-testid="stMain"]')
+            expect(main.get_by_text("Not evaluated yet")).to_have_count(2)
+            page.get_by_role("button", name="Evaluate A").click()
+            # the job's progress, then (the fragment reruns the page) A's metric cards
+            page.get_by_test_id("stMetric").first.wait_for(timeout=300_000)
+            wait_idle(page)
+            assert a.evaluation() is not None and b.evaluation() is None
+            expect(main.get_by_text("Not evaluated yet")).to_have_count(1)  # B's
+            expect(page.get_by_role("button", name="Evaluate A")).to_have_count(0)
+            expect(page.get_by_role("button", name="Evaluate B")).to_have_count(1)
+            expect(page.get_by_text("Evaluating on the test split")).to_have_count(0)
+            ssim = page.get_by_test_id("stMetric").filter(has_text="SSIM")
+            expect(ssim).to_contain_text(f"{a.evaluation()['ssim']:.3f}")
+            # A's column of "Test metrics": its name, then straight to its cards
+            col_a = page.get_by_test_id("stColumn").filter(has_text=f"A: {a.name}").first
+            text_a = col_a.inner_text()
+            assert text_a.startswith(f"A: {a.name}") and "SSIM" in text_a
+            assert "Not evaluated yet" not in text_a and "Evaluate" not in text_a
+            assert page_errors(page) == []
+        for width in (1024, 1280, 1920):
+            with chromium_page(width=width, height=1800) as page:
+                page.goto(f"{url}/compare?run={a.id}&other={b.id}")
+                wait_idle(page)
+                page.get_by_test_id("stImage").first.wait_for(timeout=60_000)
+                wait_idle(page)
+                assert page.evaluate("document.documentElement.scrollWidth") == width
+                assert page_errors(page) == []
+                page.screenshot(path=str(artifacts / f"compare-{width}.png"))

@@ -174,6 +174,53 @@ def test_compare_evaluates_a_run_on_request(tiny_runs, tmp_path, monkeypatch):
     assert sum("Not evaluated yet" in c.value for c in at.caption) == 1
 
 
+def metrics_column(at: AppTest, tag: str):
+    """The "Test metrics" column of run ``tag`` (A or B): the one that starts with its name."""
+    for col in at.columns:
+        if col.markdown and col.markdown[0].value.startswith(f"**{tag}: "):
+            return col
+    raise AssertionError(f"no Test metrics column for {tag}")
+
+
+def test_compare_evaluate_click_puts_progress_in_the_offers_place(tiny_runs, tmp_path, monkeypatch):
+    """Issue 16, item 6: the page drawn right after "Evaluate A" holds A's progress where
+    its "Not evaluated yet" and button were (the click's callback starts the job before the
+    page is drawn; nothing is left above the progress, then the metrics), and a click that
+    cannot start a job says why in one sentence."""
+    a, b = copy_runs(tiny_runs, ["mlp-vae", "ae"], tmp_path, monkeypatch)
+    at = page(COMPARE, a, other=b.id)
+    col_a = metrics_column(at, "A")
+    assert [c.value for c in col_a.caption][0].startswith("Not evaluated yet")
+    assert [x.key for x in col_a.button] == ["cmp_eval_A"]
+
+    at.button(key="cmp_eval_A").click().run()
+    assert not at.exception, at.exception
+    assert jobs.evaluation_state(a)["state"] in ("queued", "running", "done")
+    col_a = metrics_column(at, "A")
+    assert not col_a.button and not any("Not evaluated" in c.value for c in col_a.caption)
+    shown = [i.value for i in col_a.info] + [m.label for m in col_a.metric]
+    assert shown and (
+        shown[0].startswith(("Starting the evaluation", "Evaluating on the test split"))
+        or "SSIM" in shown
+    ), shown
+    assert [x.key for x in metrics_column(at, "B").button] == ["cmp_eval_B"]  # B untouched
+    assert jobs.wait_evaluation(a, timeout=600)["state"] == "done"
+    at.run()  # what the progress fragment does when the job ends
+    col_a = metrics_column(at, "A")
+    assert not col_a.info and not col_a.button and "SSIM" in [m.label for m in col_a.metric]
+
+    # B's checkpoint goes after its button was drawn: the click is refused in one sentence
+    b.checkpoint_path.rename(b.path / "elsewhere.pt")
+    at.button(key="cmp_eval_B").click().run()
+    assert not at.exception, at.exception
+    col_b = metrics_column(at, "B")
+    why = "This run has no checkpoint yet: wait for its first epoch."  # shown as text
+    assert [e.value for e in col_b.error] == [f"The evaluation could not start: {md_escape(why)}"]
+    assert [i.value for i in col_b.info] == ["No checkpoint yet: wait for its first epoch."]
+    at.run()  # said once
+    assert not metrics_column(at, "B").error
+
+
 def test_compare_runs_on_different_datasets(tiny_runs, tmp_path, monkeypatch):
     """A real one-epoch Fashion-MNIST run beside a digits run: no common test images."""
     try:

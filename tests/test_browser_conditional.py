@@ -1,0 +1,71 @@
+"""The Conditional sampling page in a real browser (a real ``streamlit run`` server over the
+tiny digits runs and the pretrained zoo, Debian's Chromium): on a plain run one click
+opens a pretrained conditional model, whose digits accuracy chart names all ten classes.
+Screenshots at 1024, 1280 and 1920 pixels go to artifacts/."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from app.common import PRETRAINED_DIR
+from core.runs import list_runs, load_model
+from tests.browser import chromium_page, page_errors, streamlit_server, wait_idle
+
+pytestmark = pytest.mark.browser
+
+SIDEBAR_PICK = '[data-testid="stSidebar"] [data-testid="stSelectbox"] input'
+# the tick labels of the accuracy chart's x axis, as plotly drew them
+TICKS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot .xtick text'))
+  .map(t => t.textContent)"""
+
+
+@pytest.fixture(scope="module")
+def digits_cvae():
+    """The pretrained conditional model trained on digits (found by its capability)."""
+    for run in list_runs(PRETRAINED_DIR):
+        digits = run.config()["train"]["dataset"] == "digits" and run.has_checkpoint()
+        if digits and load_model(run.checkpoint_path)[0].conditional:
+            return run
+    pytest.fail(f"no conditional digits model in {PRETRAINED_DIR}")
+
+
+def test_one_click_from_a_plain_run_to_a_conditional_model(
+    tiny_runs, tiny_runs_dir, digits_cvae, artifacts
+):
+    plain = tiny_runs["mlp-vae"]
+    label = f"{digits_cvae.name} (cvae on digits)"
+    with streamlit_server(tiny_runs_dir) as url:
+        for width in (1024, 1280, 1920):
+            with chromium_page(width=width, height=1100) as page:
+                page.goto(f"{url}/conditional?run={plain.id}")
+                wait_idle(page)
+                expect(page.get_by_text("is not conditional")).to_be_visible()
+                expect(page.get_by_role("button", name=label)).to_be_visible()
+                train = page.get_by_role("link", name="Train a conditional VAE (cvae)")
+                expect(train).to_be_visible()
+                assert page_errors(page) == []
+                page.screenshot(path=str(artifacts / f"conditional-plain-{width}.png"))
+
+                page.get_by_role("button", name=label).click()
+                page.wait_for_url(f"**run={digits_cvae.id}**", timeout=60_000)
+                page.get_by_text("conditional on 10 labels").wait_for(timeout=60_000)
+                wait_idle(page)
+                page.get_by_test_id("stImage").first.wait_for(timeout=60_000)  # the samples
+                expect(page.get_by_test_id("stSlider").first).to_be_visible()
+                sidebar = page.locator(SIDEBAR_PICK).input_value()
+                assert sidebar == f"pretrained · {digits_cvae.name} (cvae, digits)"
+                assert page.get_by_text("is not conditional").count() == 0
+                page.screenshot(path=str(artifacts / f"conditional-opened-{width}.png"))
+
+                page.get_by_role("tab", name="Sample accuracy").click()
+                page.wait_for_function(f"({TICKS_JS})().length >= 10", timeout=60_000)
+                assert page.evaluate(TICKS_JS) == [str(k) for k in range(10)]
+                # the judge's blur, in pixels of these 8 x 8 digits (its help tooltip)
+                judge = page.get_by_test_id("stMetric").filter(has_text="Judge accuracy on real")
+                judge.get_by_test_id("stTooltipHoverTarget").hover()
+                tip = page.get_by_text("sigma up to 0.43 px of these 8 × 8 images")
+                tip.wait_for(timeout=10_000)
+                assert "of 28" not in tip.inner_text()
+                assert page_errors(page) == []
+                page.screenshot(path=str(artifacts / f"conditional-accuracy-{width}.png"))

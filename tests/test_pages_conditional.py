@@ -1,0 +1,116 @@
+"""The Conditional sampling page headless (streamlit.testing.v1.AppTest over app/main.py, so
+the sidebar run picker is real): a non-conditional run is no dead end (one click opens a
+pretrained conditional model), the digits accuracy chart names every class, and the judge's
+blur is told in pixels of the run's own images."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.common import PRETRAINED_DIR
+from app.conditional_page import judge_text
+from core.runs import Run, list_runs, load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = str(ROOT / "app" / "main.py")
+
+
+def open_conditional(run_id: str) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=180)
+    at.session_state["run_id"] = run_id
+    at.run()
+    at.switch_page("../pages/conditional.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def plain(s: str) -> str:
+    """Markdown-escaped text as a reader sees it (escapes and bold marks removed)."""
+    return re.sub(r"\\(.)", r"\1", s).replace("**", "")
+
+
+@pytest.fixture(scope="module")
+def zoo_conditional() -> dict[str, Run]:
+    """The pretrained runs whose model, loaded from its checkpoint, is conditional."""
+    found = {}
+    for run in list_runs(PRETRAINED_DIR):
+        if run.has_checkpoint() and load_model(run.checkpoint_path)[0].conditional:
+            found[run.id] = run
+    assert len(found) >= 2, f"expected the conditional models of {PRETRAINED_DIR}"
+    return found
+
+
+def digits_one(zoo: dict[str, Run]) -> Run:
+    return next(r for r in zoo.values() if r.config()["train"]["dataset"] == "digits")
+
+
+def test_a_plain_run_opens_a_pretrained_conditional_model_in_one_click(
+    runs_env, tiny_runs, zoo_conditional
+):
+    at = open_conditional(tiny_runs["mlp-vae"].id)
+    assert "mlp-vae is not conditional" in plain("\n".join(i.value for i in at.info))
+    offered = {
+        b.key.removeprefix("cd_open."): plain(b.label)
+        for b in at.button
+        if str(b.key).startswith("cd_open.")
+    }
+    assert set(offered) == set(zoo_conditional)  # every conditional model of the zoo
+    for run_id, label in offered.items():
+        run = zoo_conditional[run_id]
+        assert label == f"{run.name} (cvae on {run.config()['train']['dataset']})"
+    links = [link.proto.label for link in at.get("page_link")]
+    assert "Train a conditional VAE (cvae)" in links  # training one is still offered
+
+    target = digits_one(zoo_conditional)
+    next(b for b in at.button if b.key == f"cd_open.{target.id}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["run_id"] == target.id
+    assert at.selectbox(key="run_id").value == target.id  # the sidebar follows
+    assert at.query_params["run"] == target.id  # and the link
+    assert not any("is not conditional" in i.value for i in at.info)
+    assert at.title[0].value == "Conditional sampling"
+    assert any(plain(c.value) == f"{target.name} · conditional on 10 labels" for c in at.caption)
+    assert at.selectbox(key="cd_class").options == [str(k) for k in range(10)]
+
+
+def test_digits_accuracy_chart_names_every_class(runs_env, zoo_conditional):
+    run = digits_one(zoo_conditional)
+    at = open_conditional(run.id)
+    [chart] = at.get("plotly_chart")
+    layout = json.loads(chart.proto.spec)["layout"]
+    digits = [str(k) for k in range(10)]
+    assert layout["xaxis"]["type"] == "category"
+    assert layout["xaxis"]["tickvals"] == digits and layout["xaxis"]["ticktext"] == digits
+    bars = json.loads(chart.proto.spec)["data"]
+    assert [b["x"] for b in bars] == [digits, digits]  # samples and real test images
+
+
+def test_judge_blur_is_told_in_pixels_of_the_runs_images(runs_env, zoo_conditional):
+    run = digits_one(zoo_conditional)
+    stored = run.evaluation()["conditional"]["judge"]
+    assert "1.5 px of 28" in stored  # the recipe's words, for 28-pixel images
+    at = open_conditional(run.id)
+    judge = next(m for m in at.metric if m.label == "Judge accuracy on real test images")
+    shown = plain(judge.help)
+    assert "sigma up to 0.43 px of these 8 × 8 images" in shown
+    assert "28" not in shown
+
+
+@pytest.mark.parametrize(
+    "shape, words",
+    [
+        ((1, 28, 28), "sigma up to 1.5 px of these 28 × 28 images"),
+        ((3, 32, 32), "sigma up to 1.7 px of these 32 × 32 images"),
+        ((1, 8, 8), "sigma up to 0.43 px of these 8 × 8 images"),
+    ],
+)
+def test_judge_text_scales_the_blur(shape, words):
+    text = "CNN, about half of them blurred (sigma up to 1.5 px of 28)"
+    assert judge_text(text, shape) == f"CNN, about half of them blurred ({words})"
+    assert judge_text("a judge of another recipe", shape) == "a judge of another recipe"
