@@ -12,15 +12,15 @@ here and on the Compare and Conditional pages.
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import datetime
 
 import plotly.graph_objects as go
 import streamlit as st
-from PIL import Image
 from plotly.subplots import make_subplots
 
-from app.common import find_run, page_path, runs_root, set_current_run
+from app.common import find_run, page_path, recon_image, runs_root, set_current_run
 from app.evaluation_ui import evaluation_job, show_evaluation, start_evaluation
 from app.text import md_escape, one_line
 from core import jobs
@@ -29,17 +29,35 @@ from core.runs import Run, RunError, list_runs
 LIVE_STATES = ("queued", "running")
 
 
+def plural(n: int, word: str) -> str:
+    """ "1 epoch", "3 epochs"."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _count(value) -> int | None:
+    """A whole number >= 0 read from status.json, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 # ----------------------------------------------------------------------------- progress
 def progress(status: dict, metrics: list[dict], now: float | None = None) -> tuple[float, str]:
-    """(fraction done, "Epoch 3/10 · 30% · ETA 0:21") of a run."""
+    """(fraction done, "Epoch 3/10 · 25% · ETA 0:21") of a run: the epoch in progress (the
+    first while it trains), and the phase when it is not a pass over the training images
+    (loading the data, scoring the test images)."""
     now = now or time.time()
     step, total = int(status.get("step") or 0), int(status.get("total") or 0)
     epoch, epochs = int(status.get("epoch") or 0), int(status.get("epochs") or 0)
     frac = min(step / total, 1.0) if total else 0.0
     state = status.get("state", "?")
     if state == "queued":
+        if status.get("phase") == "loading":
+            return 0.0, "Loading the dataset (it is downloaded first when it is not on disk)…"
         return 0.0, "Starting the training process…"
-    text = f"Epoch {epoch}/{epochs} · {100 * frac:.0f}%"
+    current = min(epoch + 1, epochs) if epochs else epoch  # status.epoch: the committed ones
+    text = f"Epoch {current}/{epochs} · {100 * frac:.0f}%"
+    if state == "running" and status.get("phase") == "validating":
+        n = _count(status.get("val_images"))
+        text += f" · validating on {plural(n, 'test image')}" if n else " · validating"
     eta = None
     if total and step < total and epochs:
         per_epoch = [m["seconds"] for m in metrics[-5:] if "seconds" in m]
@@ -98,20 +116,6 @@ def loss_figure(metrics: list[dict]) -> go.Figure:
     return fig
 
 
-def recon_image(run: Run, width: int = 640) -> Image.Image | None:
-    """The trainer's reconstruction strip, upscaled (nearest) to about ``width`` pixels."""
-    p = run.path / "recon.png"
-    if not p.exists():
-        return None
-    try:
-        img = Image.open(p)
-        img.load()
-    except OSError:  # being replaced right now
-        return None
-    scale = max(1, width // img.width)
-    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-
-
 def _figure(run: Run, metrics: list[dict]) -> go.Figure:
     """``loss_figure``, rebuilt only when a new epoch arrives (building costs ~100 ms, more
     than the rest of a live-panel rerun; handing Streamlit a built figure costs ~2 ms)."""
@@ -154,6 +158,52 @@ def run_option_label(run: Run) -> str:
     t = cfg["train"]
     when = datetime.fromtimestamp(cfg.get("created_at") or 0).strftime("%b %d %H:%M")
     return one_line(f"{run.name} · {t.get('model', '?')} on {t.get('dataset', '?')} · {when}", 160)
+
+
+def run_states(runs: list[Run]) -> dict[str, str]:
+    """Each run's state (its process is checked), by id."""
+    return {r.id: str(jobs.refresh(r).get("state")) for r in runs}
+
+
+def choose_watched(runs: list[Run], states: dict[str, str], requested: str | None) -> str:
+    """The run the page watches (kept in ``train.watch``): the one just started, else the
+    one picked before, else a training one, else the newest."""
+    ids = [r.id for r in runs]
+    ss = st.session_state
+    if requested in ids:
+        ss["train.watch"] = requested
+    if ss.get("train.watch") not in ids:
+        live = [i for i in ids if states.get(i) in LIVE_STATES]
+        ss["train.watch"] = live[0] if live else ids[0]
+    return ss["train.watch"]
+
+
+def watch_picker(runs: list[Run], states: dict[str, str]) -> Run:
+    """The "Watching" heading and run picker; returns the picked run."""
+    labels = {r.id: run_option_label(r) for r in runs}
+    busy = sum(s in LIVE_STATES for s in states.values())
+    st.subheader("Watching", anchor="watching")
+    watched = st.selectbox(
+        "Run",
+        [r.id for r in runs],
+        key="train.watch",
+        format_func=lambda i: labels.get(i, i),
+        persist_state="session",
+        help=f"Your runs, newest first; {busy} training now." if busy else "Your runs.",
+    )
+    return next(r for r in runs if r.id == watched)
+
+
+def scroll_to_watching() -> None:
+    """Bring the "Watching" heading (the progress under it) to the top of the window: the
+    Start button that started the run may sit far down the page."""
+    st.html(
+        "<script>(() => { let n = 0; const go = () => {"
+        " const el = document.getElementById('watching');"
+        " if (el) el.scrollIntoView({block: 'start'});"
+        " else if (n++ < 60) requestAnimationFrame(go); }; go(); })();</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 @st.fragment(run_every="1s")
@@ -235,6 +285,18 @@ def interrupted_actions(run: Run, status: dict) -> None:
         st.error(md_escape(str(e)))
 
 
+_ERROR_TYPES = re.compile(r"^(DatasetError|ConfigError|RunError|ValueError): ")
+
+
+def failure_reason(status: dict) -> str:
+    """Why a run failed, as its status says (without the exception's class name when the
+    sentence is ours)."""
+    message = status.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return "the training process stopped with an error: see the log below."
+    return _ERROR_TYPES.sub("", message.strip())
+
+
 def finished_panel(run: Run) -> None:
     """A finished, failed, cancelled, interrupted or damaged run: its result and what to do
     next."""
@@ -246,18 +308,21 @@ def finished_panel(run: Run) -> None:
     metrics = run.metrics()
     last = metrics[-1] if metrics else {}
     n = int(status.get("epoch") or 0)
-    summary = f"{n} epoch{'s' if n != 1 else ''}"
-    if "val_loss" in last:
-        summary += f", validation loss {last['val_loss']:.2f}"
+    planned = _count(((run.config_or_none() or {}).get("train") or {}).get("epochs")) or n
+    loss = f", validation loss {last['val_loss']:.2f}" if "val_loss" in last else ""
+    summary = plural(n, "epoch") + loss
     if state == "done":
         st.success(f"Finished: {summary}.")
+    elif state == "cancelled" and n:
+        done = f"{n} of {plural(planned, 'epoch')}" if planned > n else plural(n, "epoch")
+        st.warning(f"Cancelled after {done}{loss}: the last finished epoch's checkpoint is kept.")
     elif state == "cancelled":
-        st.warning(f"Cancelled: {md_escape(status.get('message', summary))}.")
+        st.warning("Cancelled before its first epoch finished: there is nothing to keep.")
     elif state == "interrupted":
         st.warning(f"Interrupted after {summary}: {md_escape(status.get('message', ''))}.")
         interrupted_actions(run, status)
     elif state == "failed":
-        st.error(f"Failed: {md_escape(status.get('message', 'see log.txt in the run folder'))}")
+        st.error(f"Failed: {md_escape(failure_reason(status))}")
     else:
         st.info(f"State: {md_escape(str(state))}.")
     if state in ("failed", "interrupted") and run.log_path.exists():
@@ -265,7 +330,10 @@ def finished_panel(run: Run) -> None:
             st.code(_log_tail(run) or "(empty)")
     for p in status.get("problems", []):
         st.caption(md_escape(p))
-    show_curves(run, metrics)
+    if metrics or state == "done":
+        show_curves(run, metrics)
+    elif state != "failed":  # a failed run's panel says why above
+        st.caption("No epoch finished, so there are no curves to show.")
     if not run.has_checkpoint():
         return
 
@@ -291,12 +359,20 @@ def finished_panel(run: Run) -> None:
     )
     with bar.popover("Train more epochs", icon=":material/replay:"):
         done_epochs = int(status.get("epoch") or 0)
+        unfinished = state != "done" and planned > done_epochs  # finish what was asked
+        if unfinished:
+            st.caption(f"It was asked for {plural(planned, 'epoch')} and has {done_epochs}.")
         target = st.number_input(
-            "Train up to epoch", key=f"resume-to-{run.id}", value=done_epochs + 10, step=1
+            "Train up to epoch",
+            key=f"resume-to-{run.id}",
+            value=planned if unfinished else done_epochs + 10,
+            step=1,
         )
         if st.button("Resume", key=f"resume-{run.id}", type="primary"):
             if target <= done_epochs:
-                st.error(f"This run already has {done_epochs} epochs: ask for more than that.")
+                st.error(
+                    f"This run already has {plural(done_epochs, 'epoch')}: ask for more than that."
+                )
             else:
                 try:
                     jobs.resume(run, int(target))

@@ -27,6 +27,7 @@ import traceback
 from pathlib import Path
 
 from core.config import TrainConfig, validate_run
+from core.data.registry import APP_ENV
 from core.runs import FINISHED, Run, RunBusyError, RunError, runs_dir
 from core.store import atomic, faults, schema
 from core.store import lock as locks
@@ -47,7 +48,7 @@ def _spawn(run: Run, extra: list[str], message: str) -> None:
             "core.train",
             ["--quiet", *extra],
             run.log_path,
-            env={locks.FD_ENV: str(fd)},
+            env={locks.FD_ENV: str(fd), APP_ENV: "1"},  # its messages are read in the app
             pass_fds=(fd,),
         )
         run.lock.write_owner(proc.pid)
@@ -98,7 +99,9 @@ def resume(run: Run, epochs: int) -> Run:
     done = read_checkpoint(run.checkpoint_path).get("epoch")  # CheckpointError: one sentence
     finished = run.status().get("state") == "done"
     if not isinstance(done, int) or int(epochs) < done or (int(epochs) == done and finished):
-        raise RunError(f"This run already has {done} epochs: ask for more than that.")
+        raise RunError(
+            f"This run already has {done} epoch{'s' if done != 1 else ''}: ask for more than that."
+        )
     _own(run)
     _spawn(
         run,

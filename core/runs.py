@@ -33,22 +33,17 @@ epoch row.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.store import atomic, schema
 from core.store import lock as locks
-from core.store.checkpoint import (  # noqa: F401 - re-exported for callers of core.runs
-    CHECKPOINT_FORMAT,
-    CheckpointError,
-    load_model,
-    read_checkpoint,
-    save_checkpoint,
-)
 from core.store.folder import (  # noqa: F401 - re-exported
     MAX_NAME,
     RunDamaged,
@@ -59,9 +54,40 @@ from core.store.folder import (  # noqa: F401 - re-exported
     slug,
 )
 from core.store.lock import RunBusyError, RunLock  # noqa: F401 - re-exported
-from core.store.repair import DATA_FIELDS, model_args_of  # noqa: F401 - re-exported
-from core.store.repair import repair as _repair
 from core.store.schema import STATES, Damaged
+
+if TYPE_CHECKING:  # re-exported too, but imported on first use (see __getattr__)
+    from core.store.checkpoint import (  # noqa: F401
+        CHECKPOINT_FORMAT,
+        CheckpointError,
+        load_model,
+        read_checkpoint,
+        save_checkpoint,
+    )
+    from core.store.repair import DATA_FIELDS, model_args_of  # noqa: F401
+
+# Names re-exported for callers of core.runs whose modules import torch: loaded on first
+# use, so listing and reading runs (the sidebar, Home) never imports torch.
+_LAZY = {
+    "CHECKPOINT_FORMAT": "core.store.checkpoint",
+    "CheckpointError": "core.store.checkpoint",
+    "load_model": "core.store.checkpoint",
+    "read_checkpoint": "core.store.checkpoint",
+    "save_checkpoint": "core.store.checkpoint",
+    "DATA_FIELDS": "core.store.repair",
+    "model_args_of": "core.store.repair",
+}
+
+
+def __getattr__(name: str):
+    """``from core.runs import load_model`` and friends: import their module then."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 LIVE = ("queued", "running")
@@ -339,7 +365,9 @@ class Run:
         """Rewrite config.json, status.json and metrics.jsonl from the checkpoint (the
         commit point of the last finished epoch). Refused while a process owns the run."""
         self._writable()
-        _repair(self)
+        from core.store.repair import repair  # reads the checkpoint: torch
+
+        repair(self)
 
     def delete(self) -> None:
         """Delete the run folder; refused while a process owns it."""

@@ -49,6 +49,9 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
     last = [0.0]
     history: list[dict] = []  # the rows of committed epochs (resumed: from the checkpoint)
 
+    def loading(t: Trainer):
+        run.set_status("queued", phase="loading", message="loading the dataset")
+
     def started(t: Trainer):
         history[:] = [r for r in run.metrics() if r["epoch"] <= t.epoch]
         cfg = run.config()
@@ -63,6 +66,7 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
             pid=os.getpid(),
             device=str(t.device),
             started_at=time.time(),
+            phase="training",
             message=f"training on {t.device}",
         )
 
@@ -74,11 +78,18 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
         now = time.time()
         if now - last[0] > 0.5:
             last[0] = now
-            run.set_status("running", epoch=t.epoch, step=t.step, total=t.total_steps)
+            run.set_status(
+                "running", epoch=t.epoch, step=t.step, total=t.total_steps, phase="training"
+            )
+
+    def validating(t: Trainer):  # the epoch's batches are done; status.epoch stays committed
+        run.set_status(
+            "running", step=t.step, total=t.total_steps, phase="validating", val_images=t.val_count
+        )
 
     def epoch(t: Trainer):
         strip = t.recon_strip()
-        png = png_bytes(grid_image(strip, nrow=8, padding=2, pad_value=0.0))
+        png = png_bytes(grid_image(strip, nrow=len(strip) // 2, padding=2, pad_value=0.0))
         atomic.write_bytes(run.path / "recon.png", png)
         faults.point("before-checkpoint")
         history.append(t.last_row)
@@ -91,6 +102,7 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
             epoch=t.epoch,
             step=t.step,
             total=t.total_steps,
+            phase="training",
             message=f"epoch {t.epoch}/{t.cfg.epochs}: loss {t.last_row.get('train_loss', 0):.2f}",
         )
 
@@ -98,9 +110,15 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
         t.checkpoint(run.checkpoint_path, history=history)
         faults.point("before-done")
         run.set_status("done", epoch=t.epoch, step=t.step, total=t.total_steps, message="finished")
+        with contextlib.suppress(Exception):  # best effort: never fails or touches the run
+            from core.projections import after_training  # the Embeddings views, in background
 
+            after_training(run)  # off with LATENTLAB_PRECOMPUTE_VIEWS=0
+
+    trainer.add_callback("on_setup", loading)
     trainer.add_callback("on_train_start", started)
     trainer.add_callback("on_batch_end", batch)
+    trainer.add_callback("on_validation_start", validating)
     trainer.add_callback("on_epoch_end", epoch)
     trainer.add_callback("on_train_end", end)
 
@@ -209,7 +227,8 @@ def run_in_dir(
             finished = run.status().get("state") == "done"
             if cfg.epochs < done or (cfg.epochs == done and finished):
                 raise ConfigError(
-                    f"This run already has {done} epochs: pass --epochs larger than that."
+                    f"This run already has {done} epoch{'s' if done != 1 else ''}: pass "
+                    f"--epochs larger than that."
                 )
             run.reconcile(done, ck.get("history"))
             run.set_status("queued", epoch=done, message=f"resuming to {cfg.epochs} epochs")

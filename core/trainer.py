@@ -24,7 +24,31 @@ from core.losses import kl_weight, parse_loss, ssim_per_image, total_loss
 from core.models import ConfigError, build_model, resolve_config
 from core.runs import Run, save_checkpoint
 
-EVENTS = ("on_train_start", "on_batch_end", "on_epoch_end", "on_train_end")
+EVENTS = (
+    "on_setup",  # before the data is loaded (and downloaded, when it is not on disk)
+    "on_train_start",
+    "on_batch_end",
+    "on_validation_start",  # an epoch's batches are done; its test images are scored next
+    "on_epoch_end",
+    "on_train_end",
+)
+STRIP = 10  # test images in the reconstruction strip
+
+
+def strip_index(labels: torch.Tensor, n: int = STRIP) -> torch.Tensor:
+    """Positions of the strip's test images: the first image of each class, in class order,
+    up to ``n``; with fewer classes than ``n``, the first other images in file order fill
+    it. The same labels always give the same positions."""
+    picked: list[int] = []
+    for c in torch.unique(labels).tolist()[:n]:
+        picked.append(int((labels == c).nonzero()[0, 0]))
+    taken = set(picked)
+    for i in range(len(labels)):
+        if len(picked) >= n:
+            break
+        if i not in taken:
+            picked.append(i)
+    return torch.tensor(picked, dtype=torch.long)
 
 
 class Cancelled(Exception):
@@ -34,7 +58,7 @@ class Cancelled(Exception):
 class Trainer:
     """Trains one model on one dataset. Attributes callbacks may read: ``model``, ``epoch``
     (completed epochs), ``step``, ``total_steps``, ``last_row`` (last metrics row),
-    ``device``, ``run``."""
+    ``device``, ``run``, ``val_count`` (test images scored after each epoch)."""
 
     def __init__(self, cfg: TrainConfig, model_args: dict | None = None, run: Run | None = None):
         cfg.validate()
@@ -82,8 +106,9 @@ class Trainer:
         val = test.subset(cfg.val_size, seed=0) if cfg.val_size else None
         self.x_val = val.images.to(dev) if val else None
         self.y_val = val.labels.to(dev) if val else None
-        self.x_show = test.images[:8].to(dev)  # fixed test images for the recon strip
-        self.y_show = test.labels[:8].to(dev)
+        show = strip_index(test.labels)  # fixed test images for the recon strip
+        self.x_show = test.images[show].to(dev)
+        self.y_show = test.labels[show].to(dev)
 
         self.model_config = resolve_config(
             cfg.model,
@@ -137,7 +162,16 @@ class Trainer:
             return torch.autocast("cuda", dtype=self.amp_dtype)
         return contextlib.nullcontext()
 
+    @property
+    def val_count(self) -> int:
+        """How many test images ``validate`` scores (the family may cap them)."""
+        if self.x_val is None:
+            return 0
+        limit = self.model.validation_limit
+        return len(self.x_val) if limit is None else min(limit, len(self.x_val))
+
     def fit(self) -> Trainer:
+        self._fire("on_setup")
         self.setup()
         cfg = self.cfg
         self._fire("on_train_start")
@@ -181,6 +215,8 @@ class Trainer:
             row.update({f"train_{k}": float(v) / n for k, v in sums.items()})
             row.update(beta=beta, lr=lr)
             row["samples_per_s"] = round(n / seconds, 1)
+            if self.x_val is not None:
+                self._fire("on_validation_start")
             row.update(self.validate())
             self.last_row = row
             self._fire("on_epoch_end")
@@ -215,7 +251,8 @@ class Trainer:
 
     @torch.no_grad()
     def recon_strip(self) -> torch.Tensor:
-        """Top row: 8 fixed test images; bottom row: their reconstructions."""
+        """Top row: the fixed test images (one per class, ``strip_index``); bottom row: their
+        reconstructions."""
         self.model.eval()
         y = self.y_show if self.model.conditional else None
         rec = self.model.reconstruct(self.x_show, y)

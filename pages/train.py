@@ -6,11 +6,18 @@ server finds it again there.
 
 import streamlit as st
 
-from app.common import explain, runs_root
-from app.text import md_escape
-from app.train_form import check, train_form
-from app.train_monitor import LIVE_STATES, finished_panel, live_panel, run_option_label, user_runs
-from core import jobs
+from app.common import explain, find_run, runs_root
+from app.train_form import load_run_settings, new_run
+from app.train_monitor import (
+    LIVE_STATES,
+    choose_watched,
+    finished_panel,
+    live_panel,
+    run_states,
+    scroll_to_watching,
+    user_runs,
+    watch_picker,
+)
 
 st.title("Train a model")
 explain(
@@ -20,7 +27,7 @@ explain(
 the *batch size* is how many images each optimiser step averages over, the *learning
 rate* how big each step is.
 
-**The loss** has two parts, drawn separately on the right:
+**The loss** has two parts, drawn separately under the run's progress:
 - *Reconstruction*: how far the decoded image is from the input (BCE, MSE or 1 − SSIM),
   in nats per image. It falls as the model learns to copy images through the bottleneck.
 - *KL*: how far the encoder's distribution over *z* is from the prior N(0, I) (with a
@@ -32,60 +39,41 @@ rate* how big each step is.
 *Train* is measured on the training images, *validation* on held-out test images: when
 validation rises while train keeps falling, the model is memorising.
 
-**The strip** under the curves shows 8 fixed test images (top) and what the model makes
-of them after the latest epoch (bottom).
+**The strip** under the curves shows fixed test images, the first of each class (top),
+and what the model makes of them after the latest epoch (bottom).
 
 Training runs in its own process: you can leave this page, reload it or open a second tab;
 the run keeps going and this page finds it again.
 """
 )
 
-form_col, watch_col = st.columns([2, 3], gap="large")
+ss = st.session_state
+if "train.toast" in ss:  # said after the rerun that shows the run just started
+    st.toast(ss.pop("train.toast"))
+requested = ss.pop("train.requested", None)  # a run just started, here or on Home
+if requested and (started := find_run(requested)) is not None:
+    load_run_settings(started)  # the form shows what is training
 
-with form_col:
-    st.subheader("New run")
-    cfg, model_args, name = train_form()
-    if st.button("Start training", type="primary", icon=":material/play_arrow:"):
-        problem = check(cfg, model_args)
-        if problem:
-            st.error(problem)
+
+runs = user_runs()
+states = run_states(runs)
+watched = choose_watched(runs, states, requested) if runs else None
+if watched is not None and states[watched] in LIVE_STATES:
+    # a run is training: its progress and curves first, the form folded away below
+    run = watch_picker(runs, states)
+    live_panel(run.id)
+    if requested == run.id:
+        scroll_to_watching()
+    with st.expander("New run", icon=":material/add:"):
+        new_run(runs_root())
+else:
+    form_col, watch_col = st.columns(2, gap="large")
+    with form_col:
+        st.subheader("New run")
+        new_run(runs_root())
+    with watch_col:
+        if not runs:
+            st.subheader("Your runs")
+            st.info("No runs yet: set up a model on the left and press **Start training**.")
         else:
-            try:
-                run = jobs.start(cfg, model_args, name, root=runs_root())
-            except (ValueError, OSError) as e:  # refused setting, full disk: one sentence
-                st.error(md_escape(str(e)))
-            else:
-                st.session_state["train.requested"] = run.id
-                st.toast(f"Started {md_escape(run.name)}.")
-
-with watch_col:
-    runs = user_runs()
-    if not runs:
-        st.subheader("Your runs")
-        st.info("No runs yet: set up a model on the left and press **Start training**.")
-        st.stop()
-    ids = [r.id for r in runs]
-    states = {r.id: jobs.refresh(r).get("state") for r in runs}
-    ss = st.session_state
-    requested = ss.pop("train.requested", None)
-    if requested in ids:
-        ss["train.watch"] = requested
-    if ss.get("train.watch") not in ids:
-        live = [i for i in ids if states[i] in LIVE_STATES]
-        ss["train.watch"] = live[0] if live else ids[0]
-    labels = {r.id: run_option_label(r) for r in runs}
-    busy = sum(s in LIVE_STATES for s in states.values())
-    st.subheader("Watching")
-    watched = st.selectbox(
-        "Run",
-        ids,
-        key="train.watch",
-        format_func=lambda i: labels.get(i, i),
-        persist_state="session",
-        help=f"Your runs, newest first; {busy} training now." if busy else "Your runs.",
-    )
-    run = next(r for r in runs if r.id == watched)
-    if states.get(watched) in LIVE_STATES:
-        live_panel(watched)
-    else:
-        finished_panel(run)
+            finished_panel(watch_picker(runs, states))

@@ -7,14 +7,20 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from app.train_monitor import progress
+from core import data as datalib
 from core import jobs
 from core.evaluate import evaluate
 from core.evaluate import main as evaluate_main
 from core.runs import Run, list_runs, load_model
 from core.train import TrainConfig, main, new_run_config, run_in_dir, train
+from core.train import _attach_run as attach_run
+from core.trainer import STRIP, Trainer, strip_index
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -71,7 +77,7 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
 
 def test_resume_needs_more_epochs(tmp_path):
     run = train(cfg(epochs=1), {"hidden_dim": 16}, root=tmp_path)
-    with pytest.raises(ValueError, match="already has 1 epochs"):
+    with pytest.raises(ValueError, match="already has 1 epoch: "):
         run_in_dir(run, resume=True, epochs=1)
 
 
@@ -174,3 +180,55 @@ def test_cancel_before_training_starts_marks_cancelled(tmp_path):
     jobs.cancel(run)
     st = jobs.wait(run, timeout=30)
     assert st["state"] == "cancelled", st
+
+
+def test_the_strip_shows_the_first_test_image_of_each_class(tmp_path):
+    """digits has ten classes: the strip is the first test image of 0, 1, ..., 9 (the first
+    ten test images hold only 0s and 5s), on top of their reconstructions."""
+    test = datalib.load("digits", "test")
+    assert set(test.labels[:8].tolist()) == {0, 5}  # what the strip showed before
+    index = strip_index(test.labels)
+    assert STRIP == 10 and test.labels[index].tolist() == list(range(10))
+    for c, i in enumerate(index.tolist()):
+        assert int(test.labels[i]) == c and c not in test.labels[:i].tolist()
+    assert strip_index(test.labels).tolist() == index.tolist()  # the same every time
+    two = torch.tensor([1, 1, 0, 1, 0, 1])  # fewer classes than the strip: file order fills
+    assert strip_index(two, 4).tolist() == [2, 0, 1, 3]
+
+    run = train(cfg(epochs=1), {"hidden_dim": 16}, root=tmp_path)
+    png = Image.open(run.path / "recon.png").convert("L")
+    pixels = torch.from_numpy(np.array(png)).float() / 255
+    assert pixels.shape == (2 + 2 * 10, 2 + 10 * 10)  # 2 rows of 10 tiles of 8x8, padded
+    for c, i in enumerate(index.tolist()):  # the top row is those test images, in order
+        tile = pixels[2:10, 2 + 10 * c : 10 + 10 * c]
+        assert torch.allclose(tile, test.images[i, 0], atol=1 / 255 + 1e-6), c
+
+
+def test_the_status_says_which_epoch_and_phase_is_running(tmp_path):
+    """status.json counts committed epochs; the page shows the epoch in progress ("Epoch
+    1/2" during the first) and the validation phase with its number of test images."""
+    run = Run.create(new_run_config(cfg(epochs=2, val_size=200), {"hidden_dim": 16}), tmp_path)
+    try:
+        trainer = Trainer(cfg(epochs=2, val_size=200), {"hidden_dim": 16}, run)
+        attach_run(trainer, run)
+        seen: dict[str, list[dict]] = {"setup": [], "batch": [], "validation": []}
+        trainer.add_callback("on_setup", lambda t: seen["setup"].append(run.status()))
+        trainer.add_callback("on_batch_end", lambda t: seen["batch"].append(run.status()))
+        trainer.add_callback(
+            "on_validation_start", lambda t: seen["validation"].append(run.status())
+        )
+        trainer.fit()
+    finally:
+        run.release()
+    [loading] = seen["setup"]
+    assert loading["state"] == "queued" and loading["phase"] == "loading"
+    assert progress(loading, [])[1].startswith("Loading the dataset")
+    first = seen["batch"][0]  # written at the first batch of epoch 1
+    assert first["state"] == "running" and first["epoch"] == 0
+    assert progress(first, [])[1].startswith("Epoch 1/2 · ")
+    one, two = seen["validation"]
+    assert (one["phase"], one["val_images"], one["epoch"]) == ("validating", 200, 0)
+    assert two["epoch"] == 1 and two["step"] == two["total"]
+    assert progress(one, [])[1].startswith("Epoch 1/2 · 50% · validating on 200 test images")
+    assert progress(two, [])[1] == "Epoch 2/2 · 100% · validating on 200 test images"
+    assert run.status()["phase"] == "training" and run.status()["epoch"] == 2

@@ -15,7 +15,9 @@ registry holds
 - ``idx:<folder>``: any folder of the four MNIST-style IDX files (optionally gzipped).
 
 When the data is neither on disk nor downloadable, :class:`DatasetError` says in one
-sentence what is missing and how to fix it. Loaded splits are kept in a small in-process
+sentence what is missing and how to fix it; :func:`availability` and :func:`check_download`
+tell it before a run is created, and :func:`resolve_idx_folder` checks a folder typed into
+the app (``core/data/availability.py``). Loaded splits are kept in a small in-process
 cache keyed by (name, split, data folder), so treat their tensors as read-only.
 
 Example:
@@ -27,21 +29,20 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.data.download import _checksum_table, _load_cifar10, _load_mnist_like
-from core.data.idx import (
-    _idx_dims,
-    _idx_label_values,
-    _idx_missing_error,
-    _idx_path,
-    _load_idx,
-    idx_max_bytes,
-    idx_split_files,
+from core.data.availability import (  # light: files and one socket, no torch
+    Availability,
+    availability,
+    check_download,
+    idx_roots,
+    resolve_idx_folder,
 )
 from core.data.registry import (
     _CIFAR10_CLASSES,
@@ -61,9 +62,32 @@ from core.data.registry import (
     _torchvision_class,
     default_data_dir,
 )
-from core.data.samples import SAMPLES_DIR, _load_digits, bundled_sample
+
+if TYPE_CHECKING:  # re-exported too, imported on first use (see __getattr__)
+    from core.data.idx import idx_max_bytes, idx_split_files  # noqa: F401
+    from core.data.samples import SAMPLES_DIR, bundled_sample
+
+# The loaders import torch (and numpy): they are imported when a dataset is loaded or an
+# idx: folder is read, so `from core import data` (the registry, names, shapes) stays light.
+_LAZY = {
+    "idx_max_bytes": "core.data.idx",
+    "idx_split_files": "core.data.idx",
+    "SAMPLES_DIR": "core.data.samples",
+    "bundled_sample": "core.data.samples",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
+    "Availability",
     "DATASET_NAMES",
     "DOWNLOAD_TIMEOUT_S",
     "FMNIST_SYSTEM_DIR",
@@ -74,14 +98,18 @@ __all__ = [
     "DatasetError",
     "DatasetInfo",
     "ImageData",
+    "availability",
     "bundled_sample",
+    "check_download",
     "class_names",
     "clear_cache",
     "dataset_info",
     "default_data_dir",
     "idx_max_bytes",
+    "idx_roots",
     "image_shape",
     "load",
+    "resolve_idx_folder",
 ]
 
 _CACHE_SIZE = 6  # splits kept in memory (CIFAR-10 train is ~600 MB as float32)
@@ -102,6 +130,8 @@ def image_shape(name: str) -> tuple[int, int, int]:
     if kind != "idx":
         return _SPECS[kind].shape
     assert folder is not None
+    from core.data.idx import _idx_dims, _idx_missing_error, _idx_path
+
     path = _idx_path(folder, _IDX_FILES["train"][0]) or _idx_path(folder, _IDX_FILES["test"][0])
     if path is None:
         raise _idx_missing_error(folder, _IDX_FILES["train"][0])
@@ -126,6 +156,8 @@ def dataset_info(name: str) -> DatasetInfo:
         spec = _SPECS[kind]
         return DatasetInfo(name, spec.shape, spec.num_classes, *spec.sizes)
     assert folder is not None
+    from core.data.idx import _idx_dims, _idx_label_values, idx_split_files
+
     counts: dict[str, int] = {}
     shape: tuple[int, int] | None = None
     for split in SPLITS:
@@ -171,6 +203,8 @@ def class_names(name: str) -> list[str]:
     kind, folder = _parse_name(name)
     if kind == "idx":
         assert folder is not None
+        from core.data.idx import _idx_label_values
+
         return [str(v) for v in _idx_label_values(folder)]
     if kind == "digits":
         return [str(d) for d in range(10)]
@@ -229,12 +263,18 @@ def load(
         if hit is not None:
             return hit
         if kind == "digits":
+            from core.data.samples import _load_digits
+
             result = _load_digits(split)
         elif kind == "idx":
             assert root is not None
+            from core.data.idx import _load_idx
+
             result = _load_idx(name, root, split)
         else:
             assert root is not None
+            from core.data.download import _checksum_table, _load_cifar10, _load_mnist_like
+
             table = _checksum_table(kind, checksums)
             base = mirror if mirror is not None else os.environ.get("LATENTLAB_MIRROR") or None
             if base is not None:

@@ -18,6 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.data.availability import (
+    _clear_failure,
+    _record_failure,
+    cifar10_fix,
+    mnist_like_fix,
+)
 from core.data.idx import _gunzip, _idx_dims
 from core.data.registry import (
     _IDX_FILES,
@@ -29,6 +35,7 @@ from core.data.registry import (
     _reason,
     _show,
     _torchvision_class,
+    data_dir_fix,
 )
 from core.store import atomic
 
@@ -125,8 +132,8 @@ def _make_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatasetError(
-            f"Cannot create {_show(path)} ({_reason(exc)}): pass --data-dir (or "
-            f"LATENTLAB_DATA_DIR) to a folder you can write to."
+            f"Cannot create {_show(path)} ({_reason(exc)}): {data_dir_fix()} a folder you can "
+            f"write to."
         ) from exc
 
 
@@ -156,14 +163,9 @@ def _system_copy(raw: Path) -> bool:
 
 
 def _missing_mnist_like(kind: str, raw: Path, reason: str) -> DatasetError:
-    spec = _SPECS[kind]
-    fix = "put the four IDX files in that folder"
-    if kind == "fashion-mnist":
-        fix = f"install Debian's dataset-fashion-mnist package, {fix}"
     return DatasetError(
-        f"{spec.title} is not in {_show(raw)} and could not be downloaded ({reason}): {fix}, "
-        f"set LATENTLAB_MIRROR to a reachable mirror, or pass --data-dir "
-        f"(or LATENTLAB_DATA_DIR) to a folder that has them."
+        f"{_SPECS[kind].title} is not in {_show(raw)} and could not be downloaded ({reason}): "
+        f"{mnist_like_fix(kind)}."
     )
 
 
@@ -187,8 +189,10 @@ def _prepare_mnist_like(
             try:
                 archive = _download(file_name, raw, bases, md5)
             except _Unreachable as exc:
+                _record_failure(raw.parent.parent, kind, str(exc))
                 raise _missing_mnist_like(kind, raw, str(exc)) from None
         _gunzip(archive, dest)
+    _clear_failure(raw.parent.parent, kind)
 
 
 def _load_mnist_like(
@@ -271,14 +275,14 @@ def _load_cifar10(
                 try:
                     archive = _download(cls.filename, root, [base_url], md5)
                     reason = ""
+                    _clear_failure(root, "cifar10")
                 except _Unreachable as exc:
                     reason = str(exc)
+                    _record_failure(root, "cifar10", reason)
             if reason:
                 raise DatasetError(
                     f"CIFAR-10 is not in {_show(folder)} and could not be downloaded "
-                    f"({reason}): put {cls.filename} (or its extracted {cls.base_folder} "
-                    f"folder) in {_show(root)}, set LATENTLAB_MIRROR to a reachable mirror, "
-                    f"or pass --data-dir (or LATENTLAB_DATA_DIR) to a folder that has it."
+                    f"({reason}): {cifar10_fix(root)}."
                 )
         from torchvision.datasets.utils import extract_archive
 

@@ -21,6 +21,7 @@ from core.data.registry import (
     ImageData,
     _reason,
     _show,
+    data_dir_fix,
 )
 from core.store import atomic
 
@@ -254,6 +255,6 @@ def _gunzip(src: Path, dest: Path) -> None:
     except _IDX_READ_ERRORS as exc:
         raise DatasetError(
             f"Could not decompress {_show(src)} to {_show(dest)} ({_reason(exc)}): replace "
-            f"{src.name} with an intact copy (or delete it so it is downloaded again), or pass "
-            f"--data-dir to a folder you can write to."
+            f"{src.name} with an intact copy (or delete it so it is downloaded again), or "
+            f"{data_dir_fix()} a folder you can write to."
         ) from exc

@@ -5,12 +5,14 @@ name a dataset, a path or a failure in one sentence."""
 from __future__ import annotations
 
 import os
+import sys
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where tensors are handled: `import core.data` is light
+    import torch
 
 DATASET_NAMES: list[str] = ["mnist", "fashion-mnist", "kmnist", "cifar10", "digits"]
 """Registry names accepted by :func:`load`; ``"idx:<folder>"`` is accepted as well."""
@@ -53,13 +55,16 @@ class _Spec:
     torchvision_class: str | None  # class name in torchvision.datasets, None if not torchvision
     sizes: tuple[int, int] = (0, 0)  # images in the (train, test) splits
     num_classes: int = 10
+    download_mb: int = 0  # megabytes fetched when it is not on disk (0: nothing to fetch)
 
 
 _SPECS: dict[str, _Spec] = {
-    "mnist": _Spec("MNIST", (1, 28, 28), "MNIST", (60000, 10000)),
-    "fashion-mnist": _Spec("Fashion-MNIST", (1, 28, 28), "FashionMNIST", (60000, 10000)),
-    "kmnist": _Spec("KMNIST", (1, 28, 28), "KMNIST", (60000, 10000)),
-    "cifar10": _Spec("CIFAR-10", (3, 32, 32), "CIFAR10", (50000, 10000)),
+    "mnist": _Spec("MNIST", (1, 28, 28), "MNIST", (60000, 10000), download_mb=12),
+    "fashion-mnist": _Spec(
+        "Fashion-MNIST", (1, 28, 28), "FashionMNIST", (60000, 10000), download_mb=30
+    ),
+    "kmnist": _Spec("KMNIST", (1, 28, 28), "KMNIST", (60000, 10000), download_mb=21),
+    "cifar10": _Spec("CIFAR-10", (3, 32, 32), "CIFAR10", (50000, 10000), download_mb=163),
     "digits": _Spec("digits", (1, 8, 8), None, (1437, 360)),  # 1797 images, every 5th is test
 }
 
@@ -111,6 +116,8 @@ class ImageData:
     class_names: list[str]
 
     def __post_init__(self) -> None:
+        import torch
+
         if self.images.ndim != 4 or self.images.dtype != torch.float32:
             raise ValueError(
                 f"images must be a float32 tensor shaped (N, C, H, W), "
@@ -158,6 +165,8 @@ class ImageData:
 
     def subset_index(self, n: int, seed: int = 0) -> torch.Tensor:
         """Positions (sorted) of the items ``subset(n, seed)`` picks."""
+        import torch
+
         if n >= len(self):
             return torch.arange(len(self))
         generator = torch.Generator().manual_seed(seed)
@@ -183,6 +192,8 @@ class ImageData:
         """The first ``n`` items in file order (every item when ``n >= len(self)``)."""
         if n < 0:
             raise ValueError(f"head size must be >= 0, got {n}")
+        import torch
+
         return self if n >= len(self) else self._take(torch.arange(n))
 
     def _take(self, index: torch.Tensor) -> ImageData:
@@ -193,6 +204,40 @@ class ImageData:
             labels=self.labels[index],
             class_names=list(self.class_names),
         )
+
+
+APP_ENV = "LATENTLAB_IN_APP"
+"""Set to 1 in the environment of the trainers the app starts (``core.jobs``): their
+messages are read in the browser, where only the server's environment can be changed."""
+
+
+def in_app(app: bool | None = None) -> bool:
+    """Whether a message is read in the app: ``app`` when given, else ``$LATENTLAB_IN_APP``
+    (a trainer the app started), else whether this thread is running a Streamlit page
+    (asked of an already loaded Streamlit only: core never imports it)."""
+    if app is not None:
+        return bool(app)
+    if os.environ.get(APP_ENV) == "1":
+        return True
+    runner = sys.modules.get("streamlit.runtime.scriptrunner")
+    get_ctx = getattr(runner, "get_script_run_ctx", None)
+    try:
+        return get_ctx is not None and get_ctx(suppress_warning=True) is not None
+    except Exception:  # another Streamlit version: say it for the command line
+        return False
+
+
+def data_dir_fix(app: bool | None = None) -> str:
+    """How to point the lab at another data folder, said for where the message is read:
+    the command line has ``--data-dir``; the app takes it after a ``--`` (app/main.py sets
+    ``$LATENTLAB_DATA_DIR`` from it for the trainers it starts). Followed by "a folder
+    that ..."."""
+    if in_app(app):
+        return (
+            "restart the lab with `streamlit run app/main.py -- --data-dir DIR`"
+            " (or set LATENTLAB_DATA_DIR) to"
+        )
+    return "pass --data-dir (or LATENTLAB_DATA_DIR) to"
 
 
 def default_data_dir() -> Path:

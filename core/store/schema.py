@@ -79,7 +79,7 @@ def _type_ok(v, default) -> bool:
 
 def check_train_section(train, where: str = "config.json") -> dict:
     """The ``train`` section: every known TrainConfig field of the right JSON type."""
-    from core.config import TrainConfig
+    from core.train_config import TrainConfig  # light: no torch, no model registry
 
     if not isinstance(train, dict):
         raise Damaged(f"{where} has no 'train' section (or it is not an object)")
