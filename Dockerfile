@@ -31,6 +31,7 @@ COPY pyproject.toml ./
 COPY core/ core/
 COPY app/ app/
 COPY pages/ pages/
+COPY .streamlit/ .streamlit/
 COPY pretrained/ pretrained/
 RUN pip install --no-cache-dir --no-deps -e .
 

@@ -2,6 +2,11 @@
 read-only pretrained zoo), cached models and datasets and the "what am I looking at"
 explainer (pictures are encoded by ``core.images``).
 
+Imports: this module, and what Home and the sidebar use, import no torch (nor
+torchvision, scikit-learn, umap): the first page draws in a few seconds. ``warm_up`` (called
+by app/main.py once a page is drawn) imports the model pages' heavy modules in a background
+thread, once per server process.
+
 Caching: models through ``st.cache_resource`` keyed by checkpoint path and modification
 time (a re-trained checkpoint reloads, a rerun does not); datasets through
 ``st.cache_resource`` as well (one shared copy of the tensors; never mutate them).
@@ -9,15 +14,18 @@ time (a re-trained checkpoint reloads, a rerun does not); datasets through
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
+from PIL import Image
 
 from app import url_state
 from app.text import md_escape, one_line
 from core import data as datalib
-from core.runs import CheckpointError, Run, list_runs, load_model, runs_dir
+from core.runs import Run, list_runs, runs_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_DIR = Path(os.environ.get("LATENTLAB_PRETRAINED_DIR") or ROOT / "pretrained")
@@ -64,6 +72,21 @@ def find_run(run_id: str | None) -> Run | None:
     return None
 
 
+def recon_image(run: Run, width: int = 640) -> Image.Image | None:
+    """The trainer's reconstruction strip (test images over their reconstructions),
+    upscaled (nearest) to about ``width`` pixels; None while there is none."""
+    p = run.path / "recon.png"
+    if not p.exists():
+        return None
+    try:
+        img = Image.open(p)
+        img.load()
+    except OSError:  # being replaced right now
+        return None
+    scale = max(1, width // img.width)
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
 def page_path(name: str) -> str:
     """Absolute path of a page file, as ``st.page_link`` / ``st.switch_page`` accept it."""
     return str(ROOT / "pages" / name)
@@ -101,6 +124,8 @@ def require_run(need_checkpoint: bool = True) -> Run:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
 def _model(path: str, mtime: float):
+    from core.runs import load_model  # torch: only pages that show a model import it
+
     model, ckpt = load_model(path, "cpu")
     ckpt = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "rng")}
     return model, ckpt
@@ -109,6 +134,8 @@ def _model(path: str, mtime: float):
 def get_model(run: Run):
     """(model in eval mode, checkpoint metadata) of a run; reloads when the file changes.
     A missing or unreadable checkpoint stops the page with one sentence."""
+    from core.runs import CheckpointError
+
     p = run.checkpoint_path
     try:
         return _model(str(p), p.stat().st_mtime)
@@ -164,6 +191,37 @@ def run_dataset(run: Run, split: str = "test"):
     except datalib.DatasetError as e:
         st.error(str(e))
         st.stop()
+
+
+# What the model pages (Train, Explorer, Conditional, Embeddings, Compare) import on top of
+# Home's light set: torch and the core behind it, scikit-learn's PCA, plotly's figures.
+WARM_MODULES = ("torch", "core.train", "core.jobs", "core.explore", "core.embed",
+                "plotly.graph_objects")  # fmt: skip
+_warm_lock = threading.Lock()
+_warm_started = False
+
+
+def warm_up() -> None:
+    """Once per server process, after the first page is drawn: import ``WARM_MODULES`` in a
+    background thread, so the first visit to a model page does not wait for torch (the
+    pages themselves import what they need; an import in progress is waited for, never
+    repeated). ``LATENTLAB_WARM=0`` turns it off."""
+    global _warm_started
+    if os.environ.get("LATENTLAB_WARM", "1").strip() == "0":
+        return
+    with _warm_lock:
+        if _warm_started:
+            return
+        _warm_started = True
+    threading.Thread(target=_warm, name="latentlab-warm-up", daemon=True).start()
+
+
+def _warm() -> None:
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the page that needs it shows the problem
+            return
 
 
 def explain(markdown: str, title: str = "What am I looking at?") -> None:

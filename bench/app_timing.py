@@ -1,22 +1,29 @@
 """How quick the app feels, measured with the real server and Debian's Chromium.
 
 Prints:
-1. cold start: from launching ``streamlit run app/main.py`` to the Home page's title drawn
-   in the browser (and to the page fully drawn), plus a warm reload of Home and Train;
-2. the Train page: from clicking "Start training" (fcconv-vae on Fashion-MNIST, the form's
+1. cold start, ``--tries`` times, each on a fresh server (Chromium is up before the clock
+   starts): from launching ``streamlit run app/main.py`` to the Home page's title drawn in
+   the browser and to the page fully drawn (no script run in progress); then, after
+   ``--think`` seconds of a visitor reading Home, the first open of the Latent explorer
+   (a click on its sidebar link, until the plane of the pretrained 2-D VAE is drawn), with
+   the background warm-up of the model pages' imports on (default) or off (``--no-warm``);
+   the modules the server process had imported once Home was drawn are listed too;
+2. a warm reload of Home and Train (new session);
+3. the Train page: from clicking "Start training" (fcconv-vae on Fashion-MNIST, the form's
    defaults: L=10, batch 512, Adam 1e-3) to the first finished epoch shown (its
    reconstruction strip and loss curves drawn), split into process start, the epoch itself,
    validation/checkpoint/strip, and the page seeing it (fragment polling, then the browser
    drawing the message), from the run directory's timestamps and the websocket log;
-3. rerun times while that run trains: the live fragment's automatic reruns (every 1 s) and
+4. rerun times while that run trains: the live fragment's automatic reruns (every 1 s) and
    full-page reruns (a widget change), each measured in the browser as the time from the
    rerun request the page sends on its websocket to the server's "script finished" message
    (JavaScript ``performance.now()`` in a WebSocket wrapper; messages decoded with
    Streamlit's protobufs);
-4. cancel: from clicking Cancel to the page showing "Cancelled".
+5. cancel: from clicking Cancel to the page showing "Cancelled".
 
-Usage: ``python -m bench.app_timing [--epochs 10] [--reruns 8]`` (uses a temporary runs
-folder; needs /usr/bin/chromium and Fashion-MNIST).
+Usage: ``python -m bench.app_timing [--tries 3] [--think 3] [--no-warm] [--startup-only]
+[--epochs 10] [--reruns 8]`` (uses temporary runs folders; needs /usr/bin/chromium, and
+Fashion-MNIST for the training part).
 """
 
 from __future__ import annotations
@@ -143,28 +150,103 @@ def type_in(page, label: str, value: str) -> None:
     box.press("Enter")
 
 
+# The pretrained run the cold start opens (?run=) and the explorer then shows; the plane's
+# overlay (app/js/plane.js) is there once the plane is drawn.
+EXPLORER_RUN = "fmnist-mlp-vae-2d"
+PLANE = '[data-testid="ll-overlay"]'
+# Shared libraries whose presence in the server process says a heavy import happened.
+HEAVY_LIBS = {"torch": "libtorch_cpu", "torchvision": "torchvision/_C", "sklearn": "sklearn/"}
+
+
+def server_loaded(url: str) -> list[str]:
+    """Which of ``HEAVY_LIBS`` the server behind ``url`` has loaded (its /proc maps)."""
+    import psutil
+
+    port = url.rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "streamlit" in " ".join(cmd) and port in cmd:
+            maps = Path(f"/proc/{proc.pid}/maps").read_text()
+            return [name for name, lib in HEAVY_LIBS.items() if lib in maps]
+    return ["?"]
+
+
+def cold_start(think: float, warm: bool) -> dict:
+    """One cold start on a fresh server and an empty runs folder: seconds from
+    ``streamlit run`` to health, Home's title drawn, Home fully drawn; what the server had
+    loaded when the title was drawn; then, ``think`` seconds later, the seconds from a click
+    on the sidebar's "Latent explorer" to its plane drawn."""
+    with tempfile.TemporaryDirectory(prefix="latentlab-bench-") as tmp:
+        root = Path(tmp) / "runs"
+        root.mkdir()
+        env = {} if warm else {"LATENTLAB_WARM": "0"}
+        with chromium_page(height=1400) as page:  # the browser is up before the clock starts
+            t0 = time.perf_counter()
+            with streamlit_server(root, env) as url:
+                r: dict = {"health_s": time.perf_counter() - t0}
+                page.goto(f"{url}/?run={EXPLORER_RUN}")
+                page.locator('h1:has-text("Latent lab")').wait_for(timeout=120_000)
+                r["title_s"] = time.perf_counter() - t0
+                r["loaded_at_title"] = server_loaded(url)
+                wait_idle(page, 120_000)
+                r["home_idle_s"] = time.perf_counter() - t0
+                page.wait_for_timeout(think * 1000)  # a visitor reading Home
+                t = time.perf_counter()
+                nav = page.get_by_test_id("stSidebarNav")
+                nav.get_by_role("link", name="Latent explorer").click()
+                page.wait_for_selector(PLANE, timeout=240_000)
+                wait_idle(page, 240_000)
+                r["explorer_s"] = time.perf_counter() - t
+                assert page_errors(page) == [], page_errors(page)
+    return r
+
+
+def startup(tries: int, think: float, warm: bool) -> None:
+    """``tries`` cold starts, printed one per line, then their medians."""
+    print(f"cold start, {tries} tries, warm-up {'on' if warm else 'off'}, think {think:g} s:")
+    rows = []
+    for i in range(tries):
+        r = cold_start(think, warm)
+        rows.append(r)
+        print(
+            f"  try {i + 1}: health {r['health_s']:.1f} s; Home title drawn "
+            f"{r['title_s']:.1f} s (server had loaded: "
+            f"{', '.join(r['loaded_at_title']) or 'none of torch, torchvision, sklearn'}); "
+            f"Home fully drawn {r['home_idle_s']:.1f} s; Explorer after Home "
+            f"{r['explorer_s']:.1f} s"
+        )
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k.endswith("_s")}
+    print(
+        f"  median: health {med['health_s']:.1f} s; Home title drawn {med['title_s']:.1f} s; "
+        f"Home fully drawn {med['home_idle_s']:.1f} s; Explorer after Home "
+        f"{med['explorer_s']:.1f} s"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tries", type=int, default=3, help="cold starts to time")
+    p.add_argument("--think", type=float, default=3.0, help="seconds on Home before Explorer")
+    p.add_argument("--no-warm", action="store_true", help="LATENTLAB_WARM=0 on the server")
+    p.add_argument("--startup-only", action="store_true", help="skip the training part")
     p.add_argument("--epochs", type=int, default=10, help="epochs of the measured run")
     p.add_argument("--reruns", type=int, default=8, help="full reruns to time")
     p.add_argument("--verbose", action="store_true", help="list the websocket events used")
     args = p.parse_args(argv)
-    results: dict = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
-    }
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    if args.tries > 0:
+        startup(args.tries, args.think, not args.no_warm)
+    if args.startup_only:
+        return 0
+    results: dict = {}
     with tempfile.TemporaryDirectory(prefix="latentlab-bench-") as tmp:
         root = Path(tmp) / "runs"
         root.mkdir()
-        with chromium_page(height=1400) as page:  # the browser is up before the clock starts
+        with chromium_page(height=1400) as page:
             page.add_init_script(WS_HOOK)
-            t0 = time.perf_counter()
             with streamlit_server(root) as url:
-                results["health_s"] = time.perf_counter() - t0
                 page.goto(url)
-                page.locator('h1:has-text("Latent lab")').wait_for(timeout=120_000)
-                results["first_render_s"] = time.perf_counter() - t0
-                wait_idle(page)
-                results["home_idle_s"] = time.perf_counter() - t0
+                wait_idle(page, 120_000)
                 for name, path in (("home", ""), ("train", "train")):
                     t = time.perf_counter()
                     page.goto(f"{url}/{path}")
@@ -234,11 +316,6 @@ def main(argv: list[str] | None = None) -> int:
                 assert page_errors(page) == [], page_errors(page)
 
     r = results
-    print(f"machine: {r['machine']}")
-    print(
-        f"cold start: server health {r['health_s']:.1f} s; Home title drawn "
-        f"{r['first_render_s']:.1f} s; Home fully drawn {r['home_idle_s']:.1f} s"
-    )
     print(f"warm reload: Home {r['reload_home_s']:.1f} s, Train {r['reload_train_s']:.1f} s")
     print(f"run: {json.dumps(r['run'])}")
     print(f"click Start -> first finished epoch shown: {r['click_to_first_epoch_s']:.1f} s")

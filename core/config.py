@@ -1,18 +1,19 @@
 """Training settings (``TrainConfig``), their validation and the device choice.
 
-One home for "is this setting allowed". ``TrainConfig.validate`` checks the training
-settings alone; ``validate_run`` checks everything a run needs before anything is created:
-the training settings, the model settings against the dataset's real image shape, number
-of classes and training-set size (looked up without loading the data), and a memory
-estimate. The command line (``core.cli``), ``core.train.train``, ``core.jobs.start`` and
-the Train page call it; a refusal is a ``ConfigError`` (or ``DatasetError``) of one sentence.
+One home for "is this setting allowed". ``TrainConfig`` itself is declared in the light
+``core.train_config`` (no torch, so the run store can read configs cheaply) and re-exported
+here. ``TrainConfig.validate`` (``check_train``) checks the training settings alone;
+``validate_run`` checks everything a run needs before anything is created: the training
+settings, the model settings against the dataset's real image shape, number of classes and
+training-set size (looked up without loading the data), and a memory estimate. The command
+line (``core.cli``), ``core.train.train``, ``core.jobs.start`` and the Train page call it;
+a refusal is a ``ConfigError`` (or ``DatasetError``) of one sentence.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import MISSING, dataclass, field
 
 import torch
 
@@ -30,8 +31,14 @@ from core.models import (
 )
 from core.models.base import check_float, check_int, is_int
 from core.store.checkpoint import MAX_PARAMS, max_params  # noqa: F401 - one cap
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
+from core.train_config import (  # noqa: F401 - the settings, re-exported
+    DATA,
+    LOSS,
+    OPTIMISATION,
+    OPTIMIZERS,
+    TrainConfig,
+    _setting,
+)
 
 # Sanity caps: far above any useful value, low enough that a typo or an attack is refused
 # with a sentence instead of an allocation failure.
@@ -48,142 +55,67 @@ DEVICES = "auto, cpu, cuda, cuda:N or mps"
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,4})?)$")
 
 
-DATA, OPTIMISATION, LOSS = "data and model", "optimisation", "loss"  # --help's groups
+def check_train(cfg: TrainConfig) -> None:
+    """``TrainConfig.validate``: every training setting on its own (types, finiteness,
+    ranges, the device); raises ConfigError with one sentence. ``validate_run`` adds the
+    checks that need the model and the dataset."""
 
+    def bad(msg):
+        raise ConfigError(msg)
 
-def _setting(default=MISSING, *, help: str, group: str, shown=None, choices=None, **kw):
-    """A training setting: its one default, and what its command-line flag says (``help``,
-    the ``--help`` group, the default as shown when it is not the value itself, the
-    choices). ``core.cli`` makes one flag per field from this."""
-    meta = {"help": help, "group": group, "shown": shown, "choices": choices}
-    return field(default=default, metadata=meta, **kw)
-
-
-@dataclass
-class TrainConfig:
-    """Everything about a training run except the model's own settings.
-
-    The defaults are the snakers4 study's best run: fcconv-vae on Fashion-MNIST, L=10,
-    batch 512, Adam at 1e-3, BCE + KL. Each field carries its flag's help (``_setting``):
-    ``python -m core.train`` has one flag per field, whose default is the field's.
-    """
-
-    dataset: str = _setting(
-        "fashion-mnist",
-        help=f"one of {', '.join(datalib.DATASET_NAMES)}, or idx:<folder>",
-        group=DATA,
-    )
-    model: str = _setting("fcconv-vae", help=f"one of {', '.join(MODELS)}", group=DATA)
-    epochs: int = _setting(30, help="total epochs, also when resuming", group=OPTIMISATION)
-    batch_size: int = _setting(512, help="training images per step", group=OPTIMISATION)
-    lr: float = _setting(1e-3, help="learning rate", group=OPTIMISATION)
-    optimizer: str = _setting("adam", help="the optimizer", group=OPTIMISATION, choices=OPTIMIZERS)
-    weight_decay: float = _setting(0.0, help="the optimizer's weight decay", group=OPTIMISATION)
-    milestones: list[int] = _setting(
-        help="epochs at which the learning rate is multiplied by --lr-gamma",
-        group=OPTIMISATION,
-        shown="none",
-        default_factory=list,
-    )
-    lr_gamma: float = _setting(
-        0.1, help="learning-rate factor at each milestone, in (0, 1]", group=OPTIMISATION
-    )
-    loss: str = _setting(
-        "bce",
-        help="reconstruction term: bce, mse, ssim or a mix like 'bce+0.5*ssim'",
-        group=LOSS,
-    )
-    recon_weight: float = _setting(1.0, help="weight of the reconstruction term", group=LOSS)
-    kl_weight: float = _setting(
-        1.0,
-        help="beta, weight of the KL (or of the family's own regulariser, e.g. wae's MMD)",
-        group=LOSS,
-    )
-    kl_warmup: float = _setting(0.0, help="epochs over which beta ramps up from 0", group=LOSS)
-    ssim_window: int = _setting(
-        11, help="SSIM Gaussian window in pixels (odd), for an ssim loss", group=LOSS
-    )
-    seed: int = _setting(
-        42, help="seed of the weights, the data order and the noise", group=OPTIMISATION
-    )
-    device: str = _setting(
-        "auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", group=OPTIMISATION
-    )
-    amp: bool = _setting(True, help="mixed precision on cuda", group=OPTIMISATION)
-    train_size: int = _setting(
-        0, help="train on this many images only", group=DATA, shown="0 = all"
-    )
-    val_size: int = _setting(
-        10000, help="test images scored after each epoch, 0 for none", group=DATA
-    )
-    data_dir: str | None = _setting(
-        None,
-        help="folder of the downloaded datasets",
-        group=DATA,
-        shown="$LATENTLAB_DATA_DIR or ./data",
-    )
-
-    def validate(self) -> None:
-        """Check every training setting on its own (types, finiteness, ranges, the device);
-        raises ConfigError with one sentence. ``validate_run`` adds the checks that need
-        the model and the dataset."""
-
-        def bad(msg):
-            raise ConfigError(msg)
-
-        for name in ("dataset", "model", "optimizer", "loss", "device"):
-            if not isinstance(getattr(self, name), str):
-                bad(f"{name} must be a string, got {getattr(self, name)!r}.")
-        if self.model not in MODELS:
-            bad(f"Unknown model '{self.model}': choose one of {', '.join(MODELS)}.")
-        if self.dataset not in datalib.DATASET_NAMES and not self.dataset.startswith("idx:"):
-            bad(
-                f"Unknown dataset '{self.dataset}': choose one of "
-                f"{', '.join(datalib.DATASET_NAMES)}, or idx:<folder>."
-            )
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            bad(f"data_dir must be a folder name, got {self.data_dir!r}.")
-        if is_int(self.epochs) and self.epochs < 1:
-            bad(f"Epochs must be at least 1, got {self.epochs}.")
-        check_int("Epochs", self.epochs, 1, MAX_EPOCHS)
-        if is_int(self.batch_size) and self.batch_size < 1:
-            bad(f"Batch size must be at least 1, got {self.batch_size}.")
-        check_int("Batch size", self.batch_size, 1, MAX_BATCH_SIZE)
-        lr_ok = isinstance(self.lr, int | float) and not isinstance(self.lr, bool)
-        if not (lr_ok and self.lr > 0 and math.isfinite(self.lr)):
-            bad(f"Learning rate must be a positive number, got {self.lr}.")
-        check_float("Learning rate", self.lr, 0.0, MAX_LR, lo_open=True)
-        if self.optimizer not in OPTIMIZERS:
-            bad(f"Unknown optimizer '{self.optimizer}': choose one of {', '.join(OPTIMIZERS)}.")
-        check_float("Weight decay", self.weight_decay, 0.0, MAX_WEIGHT_DECAY)
-        if not isinstance(self.milestones, list | tuple):
-            bad(f"milestones must be a list of epoch numbers, got {self.milestones!r}.")
-        if any(is_int(m) and m < 1 for m in self.milestones):
-            bad("Learning-rate milestones are epoch numbers of 1 or more.")
-        for m in self.milestones:
-            check_int("A learning-rate milestone", m, 1, MAX_EPOCHS)
-        check_float("The learning-rate factor lr_gamma", self.lr_gamma, 0.0, 1.0, lo_open=True)
-        for what, v in (("recon_weight", self.recon_weight), ("kl_weight", self.kl_weight)):
-            if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
-                bad("Loss weights and the KL warm-up must be zero or positive.")
-            check_float(f"The loss weight {what}", v, 0.0, MAX_LOSS_WEIGHT)
-        if isinstance(self.kl_warmup, int | float) and self.kl_warmup < 0:
+    for name in ("dataset", "model", "optimizer", "loss", "device"):
+        if not isinstance(getattr(cfg, name), str):
+            bad(f"{name} must be a string, got {getattr(cfg, name)!r}.")
+    if cfg.model not in MODELS:
+        bad(f"Unknown model '{cfg.model}': choose one of {', '.join(MODELS)}.")
+    if cfg.dataset not in datalib.DATASET_NAMES and not cfg.dataset.startswith("idx:"):
+        bad(
+            f"Unknown dataset '{cfg.dataset}': choose one of "
+            f"{', '.join(datalib.DATASET_NAMES)}, or idx:<folder>."
+        )
+    if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
+        bad(f"data_dir must be a folder name, got {cfg.data_dir!r}.")
+    if is_int(cfg.epochs) and cfg.epochs < 1:
+        bad(f"Epochs must be at least 1, got {cfg.epochs}.")
+    check_int("Epochs", cfg.epochs, 1, MAX_EPOCHS)
+    if is_int(cfg.batch_size) and cfg.batch_size < 1:
+        bad(f"Batch size must be at least 1, got {cfg.batch_size}.")
+    check_int("Batch size", cfg.batch_size, 1, MAX_BATCH_SIZE)
+    lr_ok = isinstance(cfg.lr, int | float) and not isinstance(cfg.lr, bool)
+    if not (lr_ok and cfg.lr > 0 and math.isfinite(cfg.lr)):
+        bad(f"Learning rate must be a positive number, got {cfg.lr}.")
+    check_float("Learning rate", cfg.lr, 0.0, MAX_LR, lo_open=True)
+    if cfg.optimizer not in OPTIMIZERS:
+        bad(f"Unknown optimizer '{cfg.optimizer}': choose one of {', '.join(OPTIMIZERS)}.")
+    check_float("Weight decay", cfg.weight_decay, 0.0, MAX_WEIGHT_DECAY)
+    if not isinstance(cfg.milestones, list | tuple):
+        bad(f"milestones must be a list of epoch numbers, got {cfg.milestones!r}.")
+    if any(is_int(m) and m < 1 for m in cfg.milestones):
+        bad("Learning-rate milestones are epoch numbers of 1 or more.")
+    for m in cfg.milestones:
+        check_int("A learning-rate milestone", m, 1, MAX_EPOCHS)
+    check_float("The learning-rate factor lr_gamma", cfg.lr_gamma, 0.0, 1.0, lo_open=True)
+    for what, v in (("recon_weight", cfg.recon_weight), ("kl_weight", cfg.kl_weight)):
+        if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
             bad("Loss weights and the KL warm-up must be zero or positive.")
-        check_float("The KL warm-up (epochs)", self.kl_warmup, 0.0, float(MAX_EPOCHS))
-        if not is_int(self.ssim_window) or self.ssim_window < 1 or self.ssim_window % 2 == 0:
-            bad(f"The SSIM window must be a positive odd number, got {self.ssim_window}.")
-        check_int("The SSIM window", self.ssim_window, 1, MAX_SSIM_WINDOW)
-        check_int("seed", self.seed, 0, MAX_SEED)
-        if not isinstance(self.amp, bool):
-            bad(f"amp must be true or false, got {self.amp!r}.")
-        for name in ("train_size", "val_size"):
-            v = getattr(self, name)
-            if is_int(v) and v < 0:
-                bad("train_size and val_size must be zero or positive.")
-            check_int(name, v, 0, MAX_IMAGES)
-        for term, weight in parse_loss(self.loss).items():
-            check_float(f"The weight of {term} in the loss", weight, 0.0, MAX_LOSS_WEIGHT)
-        pick_device(self.device)
+        check_float(f"The loss weight {what}", v, 0.0, MAX_LOSS_WEIGHT)
+    if isinstance(cfg.kl_warmup, int | float) and cfg.kl_warmup < 0:
+        bad("Loss weights and the KL warm-up must be zero or positive.")
+    check_float("The KL warm-up (epochs)", cfg.kl_warmup, 0.0, float(MAX_EPOCHS))
+    if not is_int(cfg.ssim_window) or cfg.ssim_window < 1 or cfg.ssim_window % 2 == 0:
+        bad(f"The SSIM window must be a positive odd number, got {cfg.ssim_window}.")
+    check_int("The SSIM window", cfg.ssim_window, 1, MAX_SSIM_WINDOW)
+    check_int("seed", cfg.seed, 0, MAX_SEED)
+    if not isinstance(cfg.amp, bool):
+        bad(f"amp must be true or false, got {cfg.amp!r}.")
+    for name in ("train_size", "val_size"):
+        v = getattr(cfg, name)
+        if is_int(v) and v < 0:
+            bad("train_size and val_size must be zero or positive.")
+        check_int(name, v, 0, MAX_IMAGES)
+    for term, weight in parse_loss(cfg.loss).items():
+        check_float(f"The weight of {term} in the loss", weight, 0.0, MAX_LOSS_WEIGHT)
+    pick_device(cfg.device)
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -1,12 +1,11 @@
 """Home: what the lab does, where each page is, a one-minute quick start and the current
-run's card."""
+run's card. The first page a visitor sees, so it imports no torch: the quick start imports
+the trainer's side when it is clicked."""
 
 import streamlit as st
 
 from app.common import current_run, explain, page_path, runs_root
 from app.runs_table import run_card
-from core import jobs
-from core.train import TrainConfig
 
 st.title("Latent lab")
 st.markdown(
@@ -95,6 +94,9 @@ st.markdown(
     "8×8 digits (no download), 20 epochs. The Train page then shows it learning."
 )
 if st.button("Train a VAE on digits", type="primary", icon=":material/rocket_launch:"):
+    from core import jobs
+    from core.train_config import TrainConfig
+
     cfg = TrainConfig(dataset="digits", model="mlp-vae", epochs=20, batch_size=64)
     try:
         run = jobs.start(cfg, {"latent_dim": 2}, "first-vae-digits", root=runs_root())

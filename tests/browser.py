@@ -27,8 +27,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(runs_dir: Path, extra_env: dict | None = None, timeout: float = 60):
-    """Yield the base URL of a real Streamlit server serving app/main.py."""
+def streamlit_server(
+    runs_dir: Path, extra_env: dict | None = None, timeout: float = 60, app_args=()
+):
+    """Yield the base URL of a real Streamlit server serving app/main.py (``app_args`` go
+    to the app, after a ``--``)."""
     port = free_port()
     env = dict(os.environ, LATENTLAB_RUNS_DIR=str(runs_dir), **(extra_env or {}))
     log = open(Path(runs_dir).parent / f"streamlit-{port}.log", "wb")  # noqa: SIM115
@@ -38,6 +41,8 @@ def streamlit_server(runs_dir: Path, extra_env: dict | None = None, timeout: flo
         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
+    if app_args:
+        cmd += ["--", *map(str, app_args)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

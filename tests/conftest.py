@@ -14,6 +14,9 @@ from core.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
+# a finished run starts no background Embeddings views in the suite (and in the servers and
+# trainers it spawns); tests/test_projections.py turns it on where it tests that
+os.environ.setdefault("LATENTLAB_PRECOMPUTE_VIEWS", "0")
 
 # name -> (model, model args): every family in the registry, with the small settings its
 # spec gives (``FamilySpec.tiny``), so every run takes a second or two.

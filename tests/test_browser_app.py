@@ -147,3 +147,66 @@ def test_a_run_survives_a_server_restart(tmp_path, artifacts):
     finally:
         jobs.cancel(run)
         jobs.wait(run, timeout=60)
+
+
+@pytest.mark.browser
+def test_start_shows_the_progress_where_the_user_looks(tmp_path, artifacts):
+    """At 1024, 1280 and 1920 px: the Start button is reached, and after the click the run's
+    progress bar is inside the window (the form folds away under it), counting the epoch in
+    progress; Cancel ends the run with a pluralised sentence."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    with streamlit_server(root) as url:
+        for width in (1024, 1280, 1920):
+            with chromium_page(width=width, height=800) as page:
+                page.goto(f"{url}/train")
+                wait_idle(page)
+                pick(page, "Dataset", "digits")
+                pick(page, "Model", "mlp-vae")
+                type_in(page, "Epochs", "400")
+                type_in(page, "Run name (optional)", f"at-{width}")
+                start = page.get_by_role("button", name="Start training")
+                start.scroll_into_view_if_needed()
+                page.screenshot(path=str(artifacts / f"train-form-{width}.png"))
+                start.click()
+                bar = page.get_by_test_id("stProgress")
+                expect(bar).to_be_in_viewport(timeout=60_000)
+                expect(bar).to_contain_text(re.compile(r"Epoch [1-9]\d*/400 · "), timeout=120_000)
+                assert "Epoch 0/" not in bar.inner_text()
+                expect(page.get_by_role("heading", name="Watching")).to_be_in_viewport()
+                page.screenshot(path=str(artifacts / f"train-live-{width}.png"))
+                assert page_errors(page) == []
+                page.get_by_role("button", name="Cancel").click()
+                done = page.get_by_text(re.compile(r"^Cancelled (after \d+ of 400 epochs|before)"))
+                done.wait_for(timeout=120_000)
+                assert "1 epochs" not in done.inner_text()
+                page.screenshot(path=str(artifacts / f"train-cancelled-{width}.png"))
+
+
+@pytest.mark.browser
+def test_a_mistyped_run_link_and_the_self_hosted_header(browser_runs, artifacts):
+    """A link whose ?run= names no run opens on the newest run with one warning saying so
+    (and the URL then names the run shown); the header has the viewer's menu but no Deploy
+    button (.streamlit/config.toml), and the browser asks nothing of any other host (no
+    usage statistics) nor logs an error."""
+    newest = list_runs(browser_runs)[0]
+    requests, errors = [], []
+    with streamlit_server(browser_runs) as url, chromium_page() as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{url}/?run=no-such-run")
+        wait_idle(page)
+        warning = page.get_by_test_id("stAlert").filter(has_text="There is no run")
+        expect(warning).to_have_count(1)
+        said = warning.inner_text()
+        assert "There is no run 'no-such-run' (from ?run=, mistyped or deleted)" in said
+        assert f"{newest.name} (" in said and "pick another run in the sidebar" in said
+        expect(page).to_have_url(re.compile(rf"[?&]run={re.escape(newest.id)}$"))
+        picker = page.get_by_role("combobox", name="Current run", exact=True)
+        expect(picker).to_have_value(re.compile(rf"^{re.escape(newest.name)} \("))
+        expect(page.get_by_test_id("stMainMenu")).to_be_visible()
+        assert page.get_by_test_id("stAppDeployButton").count() == 0
+        page.screenshot(path=str(artifacts / "app-run-link-mistyped.png"))
+    elsewhere = [u for u in requests if not u.startswith((url, "data:", "blob:"))]
+    assert elsewhere == [], elsewhere
+    assert errors == [], errors

@@ -9,8 +9,12 @@ change runs work on copies in a temporary runs folder.
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +22,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from app.common import WARM_MODULES, run_label
 from app.train_form import DATASET_DEFAULTS, check, model_defaults, model_knobs
+from core import data as datalib
 from core import jobs
 from core.models import FAMILIES
 from core.runs import Run, RunError, list_runs, load_model
@@ -276,6 +282,15 @@ def test_home_quick_start_trains_on_digits(empty_runs):
     assert at.title[0].value == "Train a model"  # switched to the Train page
     assert at.selectbox(key="train.watch").value == run.id
     assert run.config()["train"]["dataset"] == "digits"
+    # the form shows what was just started (folded under its progress), not the defaults
+    assert at.selectbox(key="train.dataset").value == "digits"
+    assert at.selectbox(key="train.model").value == "mlp-vae"
+    assert at.number_input(key="train.latent_dim").value == 2
+    assert at.number_input(key="train.epochs").value == 20
+    assert at.number_input(key="train.batch_size").value == 64
+    assert "New run" in [e.label for e in at.expander]
+    [bar] = at.get("progress")
+    assert bar.proto.text.startswith(("Starting", "Loading", "Epoch 1/20 · ")), bar.proto.text
     try:  # it trains: wait for its first epoch, then stop it
         t0 = time.time()
         while not run.metrics():
@@ -285,6 +300,136 @@ def test_home_quick_start_trains_on_digits(empty_runs):
     finally:
         jobs.cancel(run)
         jobs.wait(run, timeout=60)
+
+
+def cancelled_after_one_epoch(root: Path, monkeypatch, tmp_path) -> Run:
+    """A real run asked for 5 epochs and cancelled after its first: its trainer pauses after
+    epoch 1's metrics (core.store.faults), is cancelled there, and is let go."""
+    mark = tmp_path / "paused"
+    with monkeypatch.context() as env:  # only this trainer pauses
+        env.setenv("LATENTLAB_FAULT_PAUSE", "after-metrics")
+        env.setenv("LATENTLAB_FAULT_MARK", str(mark))
+        cfg = TrainConfig(dataset="digits", model="mlp-vae", epochs=5, batch_size=64, val_size=100)
+        run = jobs.start(cfg, {"hidden_dim": 16}, "stopped", root=root)
+    t0 = time.time()
+    while not mark.exists():
+        assert time.time() - t0 < 180 and jobs.refresh(run)["state"] in ("queued", "running")
+        time.sleep(0.1)
+    jobs.cancel(run)
+    mark.unlink()
+    assert jobs.wait(run, timeout=60)["state"] == "cancelled"
+    return run
+
+
+def test_a_cancelled_run_offers_to_finish_its_epochs(empty_runs, monkeypatch, tmp_path):
+    run = cancelled_after_one_epoch(empty_runs, monkeypatch, tmp_path)
+    at = open_page("train", **{"train.requested": run.id})
+    [warning] = at.warning
+    assert texts([warning]).startswith("Cancelled after 1 of 5 epochs, validation loss ")
+    assert "1 epochs" not in texts(at.warning)
+    assert at.number_input(key=f"resume-to-{run.id}").value == 5  # finish what was asked
+    assert "It was asked for 5 epochs and has 1." in texts(at.caption)
+    assert at.number_input(key="train.epochs").value == 5  # the form shows that run
+    button(at, "Resume").click().run()
+    assert not at.error, texts(at.error)
+    assert jobs.wait(run, timeout=300)["state"] == "done"
+    assert [m["epoch"] for m in run.metrics()] == [1, 2, 3, 4, 5]
+
+
+@pytest.fixture
+def no_network(tmp_path, monkeypatch):
+    """An empty data folder and a mirror nobody answers at: (data folder, mirror URL)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the socket is: connections are refused
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("LATENTLAB_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LATENTLAB_MIRROR", f"http://127.0.0.1:{port}/{{name}}/")
+    datalib.clear_cache()
+    return data_dir, f"http://127.0.0.1:{port}/mnist/"
+
+
+def test_a_dataset_that_cannot_download_is_refused_before_a_run(empty_runs, no_network):
+    data_dir, mirror = no_network
+    at = open_page("train")
+    at.selectbox(key="train.dataset").set_value("mnist").run()
+    note = texts(at.caption)
+    assert "MNIST is not downloaded yet: about 12 MB will be downloaded from " + mirror in note
+    assert not at.warning
+    button(at, "Start training").click().run()
+    [err] = at.error
+    msg = texts([err])
+    assert msg.startswith("MNIST is not in ") and "cannot be downloaded from here" in msg, msg
+    assert "streamlit run app/main.py -- --data-dir DIR" in msg
+    assert "pass --data-dir" not in msg and "train on digits" in msg
+    assert run_dirs(empty_runs) == []  # no run was created to fail
+    with pytest.raises(datalib.DatasetError):  # a real download fails and is remembered
+        datalib.load("mnist", "train", data_dir)
+    at.run()
+    [warning] = at.warning  # said before Start this time
+    assert "MNIST is not in " in warning.value and "last download failed" in texts([warning])
+
+
+def test_a_failed_run_says_why(empty_runs, no_network):
+    """A run whose download fails (core.jobs does not ask the mirror first, the form does)
+    shows the reason, said for the app (its own --data-dir), and no empty curves."""
+    cfg = TrainConfig(dataset="mnist", model="mlp-vae", epochs=1, batch_size=64)
+    run = jobs.start(cfg, {"hidden_dim": 16}, "doomed", root=empty_runs)
+    assert jobs.wait(run, timeout=180)["state"] == "failed"
+    at = open_page("train", **{"train.requested": run.id})
+    [err] = at.error
+    msg = texts([err])
+    assert msg.startswith("Failed: MNIST is not in ") and "could not be downloaded" in msg, msg
+    assert "streamlit run app/main.py -- --data-dir DIR" in msg
+    assert "pass --data-dir" not in msg and "DatasetError" not in msg
+    assert not at.get("plotly_chart")  # no "the curves appear after the first epoch"
+
+
+def test_train_on_an_idx_folder(empty_runs, tmp_path, monkeypatch):
+    """An IDX folder is typed by the user: only folders inside the data folder are read,
+    with one sentence for anything else; a good one trains."""
+    from tests.test_data import write_idx_folder
+
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("LATENTLAB_DATA_DIR", str(data_dir))
+    splits = {}
+    for split in ("train", "test"):
+        d = datalib.load("digits", split)
+        pixels = (d.images[:, 0] * 255).round().to(torch.uint8).numpy()
+        splits[split] = (pixels, d.labels.to(torch.uint8).numpy())
+    write_idx_folder(data_dir / "my-digits", splits)
+    outside = tmp_path / "outside"
+    write_idx_folder(outside, splits)
+    (data_dir / "sneaky").symlink_to(outside)  # a link out of the data folder
+    at = open_page("train")
+    at.selectbox(key="train.dataset").set_value("idx").run()
+    at.selectbox(key="train.model").set_value("mlp-vae").run()
+    for bad, words in [
+        ("../outside", "is not inside"),
+        ("sneaky", "is not inside"),
+        (str(outside), "is not inside"),
+        ("nope", "There is no folder 'nope' under "),
+        ("", "Type the folder that holds the IDX files"),
+    ]:
+        at.text_input(key="train.idx_folder").set_value(bad).run()
+        if bad:
+            assert words in texts(at.warning), (bad, texts(at.warning))
+        button(at, "Start training").click().run()
+        assert words in texts(at.error), (bad, texts(at.error))
+        assert run_dirs(empty_runs) == []
+    at.text_input(key="train.idx_folder").set_value("my-digits").run()
+    assert "1,437 training and 360 test images of 8×8 pixels, 10 classes" in texts(at.caption)
+    at.number_input(key="train.epochs").set_value(1)
+    at.number_input(key="train.batch_size").set_value(64)
+    at.text_input(key="train.name").set_value("own-idx").run()
+    button(at, "Start training").click().run()
+    assert not at.error, texts(at.error)
+    [run] = list_runs(empty_runs)
+    assert run.config()["train"]["dataset"] == f"idx:{(data_dir / 'my-digits').resolve()}"
+    assert jobs.wait(run, timeout=300)["state"] == "done"
+    assert run.config()["dataset"]["image_shape"] == [1, 8, 8]
 
 
 # ----------------------------------------------------------------------------- runs page
@@ -309,10 +454,11 @@ def test_delete_asks_first(own_runs):
     button(at, "Keep it").click().run()
     assert run.path.exists() and not at.warning
 
+    name = run.name  # read while its config.json is there
     button(at, "Delete…").click().run()
     button(at, "Yes, delete it").click().run()
     assert not run.path.exists() and other.path.exists()
-    assert f"Deleted {run.name}." in texts(at.success)
+    assert f"Deleted {name}." in texts(at.success)
     ids = list(at.dataframe[0].value["id"])
     assert run.id not in ids and other.id in ids
 
@@ -388,3 +534,162 @@ def test_every_family_default_passes_validation(dataset, model):
         dataset=dataset, model=model, **DATASET_DEFAULTS.get(dataset, DATASET_DEFAULTS["_"])
     )
     assert check(cfg, args) is None
+
+
+# ----------------------------------------------------------------------------- ?run= links
+def open_link(run: str) -> AppTest:
+    """AppTest of a fresh session opened on Home by a link carrying ``?run=<run>``."""
+    at = AppTest.from_file(MAIN, default_timeout=180)
+    at.query_params["run"] = run
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_a_run_link_opens_that_run(own_runs):
+    older = list_runs(own_runs)[-1]
+    at = open_link(older.id)
+    assert at.session_state["run_id"] == older.id
+    assert not at.warning, texts(at.warning)
+    assert at.query_params["run"] == older.id
+
+
+@pytest.mark.parametrize("how", ["mistyped", "deleted"])
+def test_a_link_to_no_run_says_which_run_opened_instead(own_runs, how):
+    newest, older = list_runs(own_runs)
+    wanted = older.id + "x" if how == "mistyped" else older.id
+    if how == "deleted":
+        older.delete()
+    at = open_link(wanted)
+    assert at.session_state["run_id"] == newest.id
+    assert at.query_params["run"] == newest.id  # the link now names the run shown
+    [warning] = at.warning
+    assert texts([warning]) == (
+        f"There is no run '{wanted}' (from ?run=, mistyped or deleted), so "
+        f"**{run_label(newest)}** is open instead: pick another run in the sidebar or on the "
+        "Runs page."
+    )
+
+
+def test_a_link_to_a_damaged_run_says_so(own_runs):
+    newest, older = list_runs(own_runs)
+    (older.path / "config.json").write_text("{not json")
+    at = open_link(older.id)
+    assert at.session_state["run_id"] == newest.id
+    said = texts(at.warning)
+    assert f"Run '{older.id}' (from ?run=) cannot be opened (its config.json is damaged)" in said
+    assert "repair or delete it on the Runs page" in said
+
+
+def test_a_hostile_run_link_is_shown_as_short_text(own_runs):
+    newest = list_runs(own_runs)[0]
+    evil = "[pwn](http://example.invalid/x.png) <img src=x onerror=alert(1)> :red[**b**] $x$"
+    at = open_link(evil + "A" * 5000)
+    assert at.session_state["run_id"] == newest.id
+    [warning] = at.warning
+    source = warning.value  # the Markdown Streamlit renders
+    value = source[len("There is no run ") : source.index(" (from ?run=")]
+    assert r"\[pwn\]\(http\:" in value and r"\<img" in value
+    assert not re.search(r"(?<!\\)[][()<>*:$'`]", value)  # each special character escaped
+    said = texts([warning])
+    shown = said[len("There is no run ") : said.index(" (from ?run=")]
+    assert shown.startswith("'[pwn](http://example.invalid/x.png) <img")
+    assert len(shown) == 60 and shown.endswith("…")
+    assert "A" * 100 not in said
+
+
+def test_the_current_run_vanishing_says_so(own_runs):
+    newest, older = list_runs(own_runs)
+    at = open_link(older.id)
+    assert not at.warning
+    older.delete()  # say, from another tab or a shell
+    at.run()
+    assert at.session_state["run_id"] == newest.id
+    assert texts(at.warning) == (
+        f"Run '{older.id}' is no longer in the runs folder, so **{run_label(newest)}** is "
+        "open instead: pick another run in the sidebar or on the Runs page."
+    )
+
+
+# ----------------------------------------------------------------------------- light Home
+HOME_ALONE = """
+import json, sys, time
+from streamlit.testing.v1 import AppTest
+main, query, warm = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3].split(",")
+at = AppTest.from_file(main, default_timeout=120)
+at.query_params.update(query)
+at.run()
+heavy = [m for m in ("torch", "torchvision", "sklearn", "umap") if m in sys.modules]
+deadline = time.monotonic() + 240
+while warm != [""] and not all(m in sys.modules for m in warm) and time.monotonic() < deadline:
+    time.sleep(0.2)
+print(json.dumps({
+    "heavy": heavy, "exceptions": [e.message for e in at.exception],
+    "titles": [t.value for t in at.title], "metrics": [m.label for m in at.metric],
+    "warnings": [w.value for w in at.warning], "run_id": at.session_state["run_id"],
+    "warmed": [m for m in warm if m in sys.modules],
+}))
+"""
+
+
+def home_alone(runs: Path, pretrained: Path | None = None, warm: bool = False, **query):
+    """Home drawn by AppTest in a fresh Python process (nothing imported beforehand): what
+    it showed, which heavy modules it had imported when drawn, and (``warm``) which of
+    ``WARM_MODULES`` the background warm-up had imported afterwards."""
+    env = dict(os.environ, LATENTLAB_RUNS_DIR=str(runs), OMP_NUM_THREADS="1")
+    env.pop("LATENTLAB_WARM", None)
+    if not warm:
+        env["LATENTLAB_WARM"] = "0"
+    if pretrained is not None:
+        env["LATENTLAB_PRETRAINED_DIR"] = str(pretrained)
+    wait_for = ",".join(WARM_MODULES) if warm else ""
+    cmd = [sys.executable, "-c", HOME_ALONE, MAIN, json.dumps(query), wait_for]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["exceptions"] == []
+    return out
+
+
+def test_home_and_the_sidebar_import_no_torch(runs_env, tiny_runs):
+    """Home's script run (the sidebar's run list and a real run's card included) imports
+    neither torch, torchvision, scikit-learn nor umap: the first page draws fast."""
+    out = home_alone(runs_env)
+    assert out["titles"][:1] == ["Latent lab"]
+    assert out["run_id"] in {r.id for r in tiny_runs.values()}
+    assert {"Final loss", "SSIM", "KNN accuracy"} <= set(out["metrics"])  # the run card
+    assert out["heavy"] == []
+
+
+def test_the_warm_up_imports_the_model_pages_modules_after_home(runs_env):
+    out = home_alone(runs_env, warm=True)
+    assert out["titles"][:1] == ["Latent lab"]
+    assert out["warmed"] == list(WARM_MODULES)
+
+
+def test_a_run_link_with_no_runs_at_all(tmp_path):
+    runs, zoo = tmp_path / "runs", tmp_path / "zoo"
+    runs.mkdir()
+    zoo.mkdir()
+    out = home_alone(runs, pretrained=zoo, run="gone")
+    assert out["run_id"] is None
+    assert [re.sub(r"\\(.)", r"\1", w) for w in out["warnings"]] == [
+        "There is no run 'gone' (from ?run=, mistyped or deleted), and there is no other run "
+        "yet: train one on the Train page."
+    ]
+    assert out["heavy"] == []
+
+
+# ----------------------------------------------------------------------------- self-hosted
+def test_streamlit_finds_the_self_hosted_config_from_the_repository_root():
+    """`streamlit run app/main.py` from the root (the README's command, the Docker image's
+    CMD in its WORKDIR) reads .streamlit/config.toml: no usage statistics, no Deploy button
+    or developer menu, no error links to web searches, no file watcher."""
+    p = subprocess.run([sys.executable, "-m", "streamlit", "config", "show"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    source = f"# The value below was set in {ROOT / '.streamlit' / 'config.toml'}\n"
+    for line in ("gatherUsageStats = false", 'toolbarMode = "viewer"', "showErrorLinks = false",
+                 "headless = true", 'fileWatcherType = "none"'):  # fmt: skip
+        assert source + line in p.stdout, line
+    assert "COPY .streamlit/ .streamlit/" in (ROOT / "Dockerfile").read_text()
