@@ -9,7 +9,13 @@ Protocol (all on the test split, z = the posterior mean):
   borders (the pytorch-ssim variant that snakers4 logged);
 - KNN accuracy (k=5, Euclidean) of the model's embedding and of PCA with the same number of
   dimensions, both fitted on the first 10,000 training images
-  (``core.metrics.knn_reference``) and scored on the whole test split;
+  (``core.metrics.knn_reference``) and scored on the whole test split; beside it
+  snakers4's own protocol (``knn.snakers4``: 500 random training images a class, k=10,
+  mean and sd over 10 draws), so a difference within the draws' spread reads as a tie;
+- likelihood the seeds' way, beside the z = mean figures (``core.likelihood``): the
+  negative ELBO with z drawn from the posterior (DLA_interview's test protocol), mean and
+  sd over ``ELBO_DRAWS`` passes, and the importance-weighted bound on -log p(x) with
+  ``iwae_k`` draws (Burda et al. 2016), for models with a Gaussian posterior;
 - KL per latent dimension to the model's own prior (the KL in its loss; absent for a model
   without a KL term, ``has_kl`` False), and active units (Var_x E_q[z_u] > 0.01) of a
   continuous latent;
@@ -33,21 +39,28 @@ import numpy as np
 import torch
 
 from core import data as datalib
+from core import likelihood
 from core.config import pick_device
 from core.embed import fit_pca, flatten, model_embedding
 from core.losses import parse_loss, reconstruction_terms, ssim_padded_per_image, ssim_per_image
 from core.metrics import (
     JUDGE_DESCRIPTION,
+    KNN_DRAWS,
     KNN_K,
     KNN_TRAIN,
+    SNAKERS4_KNN,
     active_units,
     conditional_sample_accuracy,
     get_judge,
     knn_accuracy,
+    knn_per_class_draws,
 )
 from core.models import ConfigError
 from core.runs import CheckpointError, Run, load_model
 from core.store import atomic
+
+ELBO_DRAWS = 5  # passes over the test split of the sampled-z -ELBO (its sd is reported)
+IWAE_K = 50
 
 
 def _checkpoint_path(target: str | Path) -> Path:
@@ -65,6 +78,7 @@ def evaluate(
     judge: bool = True,
     per_class: int = 1000,
     save: bool = True,
+    iwae_k: int = IWAE_K,
 ) -> dict:
     """Score a run directory or checkpoint file on its dataset's test split.
 
@@ -72,6 +86,7 @@ def evaluate(
         test_size: score only this many test images (0 = all), e.g. for quick checks.
         judge: compute the conditional-sample accuracy for conditional models.
         save: write the result to the run's cache/evaluation.json (run directories only).
+        iwae_k: draws per image of the importance-weighted bound (0: skip the likelihood).
     """
     t0 = time.perf_counter()
     device = pick_device(str(device))  # refuses "tpu", "meta" or a GPU that is not here
@@ -130,6 +145,18 @@ def evaluate(
     res["ssim"] = round(sums["ssim"] / n, 4)
     res["ssim_padded"] = round(sums["ssim_padded"] / n, 4)
 
+    # ---- likelihood with z sampled, as the seeds measured it
+    if iwae_k and likelihood.supports(model):
+        labels = y_all if cond else None
+        elbo = likelihood.sampled_neg_elbo(model, x_all, labels, ELBO_DRAWS)
+        res["likelihood"] = {
+            "neg_elbo_sampled": round(elbo["mean"], 3),
+            "neg_elbo_sampled_sd": round(elbo["sd"], 3),
+            "draws": ELBO_DRAWS,
+            "iwae_nll": round(likelihood.iwae_nll(model, x_all, labels, iwae_k)["mean"], 3),
+            "iwae_k": iwae_k,
+        }
+
     # ---- KL per latent dimension, active units
     mu = torch.cat(mus)
     if kl_dims:
@@ -165,6 +192,7 @@ def evaluate(
                          pca.transform(flatten(x_all)), y_all), 4),
         "pca_dim": int(pca.n_components_),
     }  # fmt: skip
+    res["knn"]["snakers4"] = _knn_snakers4(model, train, stored, x_all, y_all, emb_te, dim)
 
     # ---- conditional-sample accuracy
     if cond and judge:
@@ -193,6 +221,33 @@ def evaluate(
     return res
 
 
+def _knn_snakers4(model, train, stored, x_test, y_test, emb_test, dim) -> dict | None:
+    """snakers4's own KNN protocol beside ours: 500 random training images a class, k=10,
+    every test image, repeated over ``KNN_DRAWS`` draws (mean and sd) for the model's
+    embedding and for PCA of the same dimension fitted on each draw. None when a class has
+    fewer than 500 training images (the 8x8 digits)."""
+    per_class, k = SNAKERS4_KNN["per_class"], SNAKERS4_KNN["k"]
+    counts = torch.bincount(train.labels.long())
+    if int(counts.min()) < per_class:
+        return None
+    if stored is not None and len(stored) == len(train):
+        emb_train = stored.float().cpu().numpy()
+    else:
+        emb_train = model_embedding(model, train.images, train.labels)
+    flat_train, flat_test = flatten(train.images), flatten(x_test)
+
+    def pca_of(rows_train, _):
+        p = fit_pca(rows_train, dim)
+        return p.transform(rows_train), p.transform(flat_test)
+
+    out = {}
+    for name, (a, b, t) in {"model": (emb_train, emb_test, None),
+                            "pca": (flat_train, flat_test, pca_of)}.items():  # fmt: skip
+        r = knn_per_class_draws(a, train.labels, b, y_test, per_class, k, transform=t)
+        out[name] = {"mean": round(r["mean"], 4), "sd": round(r["sd"], 4)}
+    return {**out, "per_class": per_class, "k": k, "draws": KNN_DRAWS}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one line (no usage block)."""
 
@@ -200,13 +255,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help).\n")
 
 
-def _check_inputs(target: str, device: str, test_size: int) -> None:
+def _check_inputs(target: str, device: str, test_size: int, iwae_k: int = IWAE_K) -> None:
     """Refuse, before anything is loaded, a target that is no checkpoint, a device that is
     not auto/cpu/cuda[:N]/mps or not here, and a negative test size (ConfigError or
     CheckpointError, one sentence)."""
     pick_device(device)
     if test_size < 0:
         raise ConfigError(f"--test-size must be 0 (all) or a positive number, got {test_size}.")
+    if not 0 <= iwae_k <= 100_000:
+        raise ConfigError(f"--iwae-k must be 0 (skip) to 100000 draws per image, got {iwae_k}.")
     path = Path(target)
     if not path.exists():
         raise CheckpointError(f"{target} does not exist: give a run directory or a checkpoint.pt.")
@@ -256,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--test-size", type=int, default=0, help="score only N test images (0 = all)")
     p.add_argument("--no-judge", action="store_true", help="skip the conditional-sample judge")
+    p.add_argument("--iwae-k", type=int, default=IWAE_K, help="draws per image of the IWAE bound")
     p.add_argument("--job", action="store_true", help=argparse.SUPPRESS)  # core.jobs' worker
     try:
         args = p.parse_args(argv)
@@ -266,9 +324,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return evaluation_worker(args.target, judge=not args.no_judge, device=args.device)
     try:
-        _check_inputs(args.target, args.device, args.test_size)
+        _check_inputs(args.target, args.device, args.test_size, args.iwae_k)
         res = evaluate(args.target, args.data_dir, args.device, args.test_size,
-                       judge=not args.no_judge)  # fmt: skip
+                       judge=not args.no_judge, iwae_k=args.iwae_k)  # fmt: skip
     except Exception as e:
         print(f"error: {error_sentence(e, args.target)}", file=sys.stderr)
         return 2

@@ -53,6 +53,34 @@ def knn_accuracy(train_x, train_y, test_x, test_y, k: int = KNN_K) -> float:
     return float((clf.predict(np.asarray(test_x, dtype=np.float32)) == np.asarray(test_y)).mean())
 
 
+SNAKERS4_KNN = {"per_class": 500, "k": 10}  # their notebook: 500 train images a class, k=10
+KNN_DRAWS = 10
+
+
+def knn_per_class_draws(train_x, train_y, test_x, test_y, per_class: int = 500, k: int = 10,
+                        draws: int = KNN_DRAWS, seed: int = 0, transform=None) -> dict:  # fmt: skip
+    """snakers4's KNN protocol, repeated: ``per_class`` training points of each label drawn
+    at random, k nearest neighbours, scored on every test point; ``draws`` independent
+    draws give {"mean", "sd", "draws", "per_class", "k"}. ``transform(train_rows,
+    test_rows) -> (train_emb, test_emb)`` re-fits an embedding on each draw (PCA)."""
+    train_x, test_x = np.asarray(train_x), np.asarray(test_x)
+    train_y = np.asarray(train_y)
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(draws):
+        pick = np.concatenate([
+            rng.choice(np.flatnonzero(train_y == c), per_class, replace=False)
+            for c in np.unique(train_y)
+        ])  # fmt: skip
+        tr, te = train_x[pick], test_x
+        if transform is not None:
+            tr, te = transform(tr, te)
+        scores.append(knn_accuracy(tr, train_y[pick], te, test_y, k))
+    a = np.asarray(scores)
+    return {"mean": float(a.mean()), "sd": float(a.std(ddof=1)) if draws > 1 else 0.0,
+            "draws": draws, "per_class": per_class, "k": k}  # fmt: skip
+
+
 def active_units(mu: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> tuple[int, list]:
     """Dimensions whose posterior mean varies across images: Var_x(E_q[z_u]) > threshold.
 

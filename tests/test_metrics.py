@@ -21,6 +21,7 @@ from core.metrics import (
     get_judge,
     judge_file_name,
     knn_accuracy,
+    knn_per_class_draws,
     knn_reference,
 )
 
@@ -166,3 +167,32 @@ def test_the_shipped_fashion_mnist_judge_is_found_and_labels_real_images_right()
     test = datalib.load("fashion-mnist", "test")
     acc = float((judge.predict(test.images[:1000]) == test.labels[:1000]).float().mean())
     assert acc > 0.85, acc  # REPRODUCTION.md: 0.913 on all 10,000 test images
+
+
+def test_snakers4_knn_protocol_draws_per_class_and_reports_the_spread():
+    """500 training points a class drawn anew each time: the draws' scores are the brute
+    force KNN (k=10) of what the transform saw, their mean and sd are reported, and a class
+    with fewer points than asked is refused."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 600)
+    x = rng.normal(size=(1800, 4)) + y[:, None] * 1.0  # overlapping clusters: draws differ
+    ty = np.repeat(np.arange(3), 30)
+    tx = rng.normal(size=(90, 4)) + ty[:, None] * 1.0
+    seen = []
+
+    def record(tr, te):
+        seen.append((tr, te))
+        return tr, te
+
+    r = knn_per_class_draws(x, y, tx, ty, per_class=500, k=10, draws=4, transform=record)
+    assert (r["per_class"], r["k"], r["draws"]) == (500, 10, 4) and len(seen) == 4
+    scores = []
+    for tr, _ in seen:
+        assert len(tr) == 1500
+        rows = [np.flatnonzero((x == row).all(1))[0] for row in tr]  # which points were drawn
+        assert np.bincount(y[rows]).tolist() == [500, 500, 500]
+        scores.append(brute_knn_accuracy(tr, y[rows], tx, ty, k=10))
+    assert r["mean"] == pytest.approx(np.mean(scores))
+    assert r["sd"] == pytest.approx(np.std(scores, ddof=1)) and r["sd"] > 0
+    with pytest.raises(ValueError):
+        knn_per_class_draws(x, y, tx, ty, per_class=601)

@@ -85,6 +85,10 @@ def test_conv_vae_beats_fcconv_ssim_on_the_same_budget(scored):
 def test_cvae_loss_below_vae(scored):
     vae, cvae = scored("fmnist-mlp-vae-l10"), scored("fmnist-cvae-l10")
     assert cvae["loss"]["bce_kl"] < vae["loss"]["bce_kl"], (cvae["loss"], vae["loss"])
+    # ... and under the seeds' protocols: z sampled (DLA's), and the IWAE bound (k=50)
+    v, c = vae["likelihood"], cvae["likelihood"]
+    assert c["neg_elbo_sampled"] < v["neg_elbo_sampled"], (c, v)
+    assert c["iwae_nll"] < v["iwae_nll"], (c, v)
 
 
 @needs_fmnist

@@ -35,6 +35,7 @@ class Posterior:
     trace: list[float] | None = None
 
     has_kl: ClassVar[bool] = False
+    has_density: ClassVar[bool] = False  # log_prior_ratio is defined (likelihood bounds)
     _OLD_KEYS: ClassVar[dict[str, str]] = {"z": "code"}  # the dicts encode used to return
 
     def kl_per_dim(self) -> torch.Tensor | None:
@@ -56,6 +57,16 @@ class Posterior:
     def rsample(self) -> torch.Tensor:
         """(B, latent_dim) a differentiable draw of the code, as training uses."""
         return self.code
+
+    def sample(self, k: int) -> torch.Tensor:
+        """(k, B, latent_dim) ``k`` independent draws of each image's code."""
+        return torch.stack([self.rsample() for _ in range(k)])
+
+    def log_prior_ratio(self, z: torch.Tensor) -> torch.Tensor | None:
+        """log p(z) - log q(z|x) summed over the latent, for codes z shaped (..., B, L)
+        (the importance weight of a draw, without the decoder's term); None where the
+        posterior has no density (``has_density`` False)."""
+        return None
 
     def __getitem__(self, key: str):
         """The old dictionary access (``encode(x)["mu"]``) for callers not yet moved over."""
@@ -89,10 +100,27 @@ class GaussianPosterior(Posterior):
             return 0.5 * (plv - logvar + (logvar.exp() + (mu - pm).pow(2)) / plv.exp() - 1)
         return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())  # KL(q || N(0, I)), (B, L)
 
+    has_density: ClassVar[bool] = True
+
     def rsample(self) -> torch.Tensor:
         """Reparameterisation: z = mu + sigma * eps."""
         mu, logvar = self.mu.float(), self.logvar.float()
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def sample(self, k: int) -> torch.Tensor:
+        mu, logvar = self.mu.float(), self.logvar.float()
+        eps = torch.randn((k, *mu.shape), device=mu.device)
+        return mu + eps * torch.exp(0.5 * logvar)
+
+    def log_prior_ratio(self, z: torch.Tensor) -> torch.Tensor:
+        """log N(z; prior) - log N(z; mu, sigma^2), summed over L; the log(2 pi) terms cancel."""
+        mu, logvar = self.mu.float(), self.logvar.float()
+        pm = torch.zeros_like(mu) if self.prior_mu is None else self.prior_mu.float()
+        plv = torch.zeros_like(mu) if self.prior_logvar is None else self.prior_logvar.float()
+        z = z.float()
+        log_q = -0.5 * (logvar + (z - mu).pow(2) / logvar.exp())
+        log_p = -0.5 * (plv + (z - pm).pow(2) / plv.exp())
+        return (log_p - log_q).sum(-1)
 
 
 @dataclass(eq=False)
