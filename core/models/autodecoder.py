@@ -27,6 +27,8 @@ from core.models.base import (
 )
 
 MAX_ITEMS = 100_000_000  # rows of the latent table
+GRID = 48  # a 2-D placement first tries a GRID x GRID grid of codes (best_start)
+MAX_CANDIDATES = 1024  # ... a higher-dimensional one this many rows of the table
 
 
 @dataclass
@@ -100,6 +102,44 @@ class AutoDecoder(LatentModel):
     def prior_description(self) -> str:
         return "Gaussian fitted to the latent table"
 
+    def candidates(self) -> torch.Tensor:
+        """(M, L) starting codes a placement tries: for a 2-D latent a ``GRID`` x ``GRID``
+        grid over the table's extent (10% margin), else ``MAX_CANDIDATES`` evenly spaced
+        table rows; the table's mean among them."""
+        w = self.table.weight.detach().float()
+        if self.latent_dim == 2:
+            lo, hi = w.min(0).values, w.max(0).values
+            pad = 0.1 * (hi - lo)
+            ends = zip((lo - pad).tolist(), (hi + pad).tolist(), strict=True)
+            axes = [torch.linspace(a, b, GRID) for a, b in ends]
+            grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
+            cand = grid.to(w.device)
+        else:
+            step = max(1, len(w) // MAX_CANDIDATES)
+            cand = w[::step][:MAX_CANDIDATES]
+        return torch.cat([w.mean(0, keepdim=True), cand])
+
+    @torch.no_grad()
+    def best_start(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) the candidate code with the lowest objective (BCE + prior) for each image,
+        the start of the Adam refinement. The BCE of every (image, candidate) pair comes from
+        one matrix product: sum softplus(l) - x . l over the pixels."""
+        cand = self.candidates()
+        if self.conditional:  # the decoder also takes a label: start at the mean instead
+            return cand[:1].expand(len(x), -1)
+        best_loss = torch.full((len(x),), float("inf"), device=x.device)
+        best = torch.zeros(len(x), cand.shape[1], device=x.device)
+        xf = x.flatten(1).float()
+        for i in range(0, len(cand), 1024):
+            c = cand[i : i + 1024]
+            logits = self.decode_logits(c).float().flatten(1)  # (M, P)
+            loss = F.softplus(logits).sum(1)[None, :] - xf @ logits.T + self._prior(c)[None, :]
+            v, j = loss.min(1)
+            better = v < best_loss
+            best_loss = torch.where(better, v, best_loss)
+            best[better] = c[j[better]]
+        return best
+
     def infer(
         self,
         x: torch.Tensor,
@@ -108,18 +148,19 @@ class AutoDecoder(LatentModel):
         lr: float | None = None,
         init: torch.Tensor | None = None,
     ) -> dict:
-        """Latents of unseen images by Adam on (BCE + prior) with the decoder frozen.
+        """Latents of unseen images by Adam on (BCE + prior) with the decoder frozen,
+        started from each image's best candidate code (``best_start``) unless ``init``.
 
         Returns:
             {"z": (B, L) latents, "trace": list of the mean loss per step}.
         """
         steps = steps or self.config.infer_steps
         lr = lr or self.config.infer_lr
-        start = self.table.weight.mean(0, keepdim=True).expand(x.shape[0], -1)
-        z = (init if init is not None else start).detach().clone().float().requires_grad_(True)
-        opt = torch.optim.Adam([z], lr=lr)
         was_training = self.training
         self.eval()
+        start = init if init is not None else self.best_start(x, y)
+        z = start.detach().clone().float().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
         for p in self.decoder.parameters():
             p.requires_grad_(False)
         trace = []
