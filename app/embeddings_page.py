@@ -3,7 +3,9 @@ side, with linked selection, hover thumbnails, nearest neighbours and the KNN sc
 
 The page state (sample size, clicked image, box or lasso selection) lives in session state
 under ``emb_*`` and in the URL as ``?n=`` and ``?point=``. The charts are built by
-``app.embedding_charts``; UMAP runs in a background process (``core.projections``).
+``app.embedding_charts``; UMAP runs in a background process (``core.projections``,
+started when the run finished or else by this page): its 2-D chart shows as soon as it is
+ready, its KNN score lands later.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from app import url_state
 from app.common import explain, get_model, require_run, run_dataset
 from app.compare_common import grid_png, thumb_scale, thumbs
 from app.embedding_charts import hover_thumbnails, legend_html, scatter, selection_of, share
+from app.text import md_escape
 from core import projections as proj
 from core.metrics import KNN_K
 
@@ -26,7 +29,8 @@ Each dot is one **test image**; colour is its true class. The three charts place
 *same* images three ways:
 
 - **PCA** squeezes the raw pixels onto the two directions along which they vary most;
-- **UMAP** arranges the raw pixels so that images with similar pixels stay neighbours;
+- **UMAP** arranges the pixels (first reduced to their 50 principal components) so that
+  images with similar pixels stay neighbours;
 - **the model** shows where its encoder puts each image (its latent mean; reduced to 2-D
   with PCA when the latent has more than two dimensions).
 
@@ -65,26 +69,62 @@ def _start_umap(run, n: int) -> None:
         st.stop()
 
 
-@st.fragment(run_every=1.0)
-def umap_progress(run, n: int, latent_dim: int) -> None:
-    """Poll the background UMAP; rerun the page when its view lands in the cache."""
-    if proj.load_view(run, "umap", n, latent_dim) is not None:
-        st.rerun()
+def _running_job(run, n: int) -> dict | None:
+    """The background job's progress record, starting the job when none runs; None (with
+    the error and a retry button shown) when the last one failed."""
     rec = proj.progress(run, n)
-    if rec is None or rec.get("state") not in ("running",):
-        if rec is not None and rec.get("state") == "failed":
-            st.error(f"UMAP failed: {rec.get('error', 'unknown error')}.")
-            if st.button("Try again", key="umap_retry"):
-                _start_umap(run, n)
-            return
+    if rec is not None and rec.get("state") == "failed":
+        st.error(f"UMAP failed: {md_escape(str(rec.get('error', 'unknown error')))}.")
+        if st.button("Try again", key="umap_retry"):
+            _start_umap(run, n)
+        return None
+    if rec is None or rec.get("state") != "running":
         _start_umap(run, n)
         rec = proj.progress(run, n) or {}
-    elapsed = time.time() - rec.get("started_at", time.time())
-    guess = 40 + 6 * n / 1000  # seconds: numba compilation, then fit on the sample and train
-    st.progress(min(elapsed / guess, 0.95),
-                text=f"UMAP runs in the background: {rec.get('stage', '…')}, {elapsed:.0f} s "
-                f"so far (roughly {guess:.0f} s in all, most of it numba compiling).")  # fmt: skip
-    st.caption("PCA and the model's view are ready; this chart appears when UMAP is done.")
+    return rec
+
+
+def eta(rec: dict, now: float, key: str = "estimate_2d_s") -> tuple[float, float, float | None]:
+    """(share done, seconds so far, estimated seconds in all or None) of a progress record:
+    the job's own estimate (``core.projection_progress``), never less than what has passed."""
+    elapsed = max(now - float(rec.get("started_at", now)), 0.0)
+    est = rec.get(key)
+    if not isinstance(est, int | float):
+        return float(rec.get("fraction_2d", 0.0)), elapsed, None
+    total = max(float(est), elapsed + 1.0)
+    return max(float(rec.get("fraction_2d", 0.0)), min(elapsed / total, 0.99)), elapsed, total
+
+
+@st.fragment(run_every=1.0)
+def umap_progress(run, n: int, latent_dim: int) -> None:
+    """Poll the background job; rerun the page when UMAP's 2-D view lands in the cache."""
+    if proj.load_view(run, "umap", n, latent_dim) is not None:
+        st.rerun()
+    rec = _running_job(run, n)
+    if rec is None:
+        return
+    share, elapsed, total = eta(rec, time.time())
+    stage = md_escape(str(rec.get("stage", "starting")))
+    left = ""
+    if total is not None:
+        left = f", about {total - elapsed:.0f} s left (roughly {total:.0f} s in all)"
+    st.progress(share, text=f"UMAP runs in the background: {stage}. {elapsed:.0f} s so far{left}.")
+    st.caption("PCA and the model's view are ready; this chart appears when UMAP's 2-D view is.")
+
+
+@st.fragment(run_every=1.0)
+def umap_score_progress(run, n: int, latent_dim: int) -> None:
+    """Under UMAP's 2-D chart: poll the job until UMAP's KNN score lands, then rerun."""
+    view = proj.load_view(run, "umap", n, latent_dim)
+    if view is not None and view.scored:
+        st.rerun()
+    rec = _running_job(run, n)
+    if rec is None:
+        return
+    _, elapsed, total = eta(rec, time.time(), "estimate_s")
+    left = "" if total is None else f", about {total - elapsed:.0f} s left"
+    st.caption(f"UMAP's KNN score is being computed in the background "
+               f"({md_escape(str(rec.get('stage', '')))}{left}).")  # fmt: skip
 
 
 def on_select(view_name: str, idx, tag: str) -> None:
@@ -109,8 +149,8 @@ def scores_section(run, model, views: dict, ready: dict, n: int) -> None:
         f"embedding is scored in full dimension: the model's own {model.latent_dim}-D embedding, "
         f"PCA to {model.latent_dim} components and UMAP to "
         f"{proj.view_dim('umap', model.latent_dim)} components, both fitted on the same training "
-        "images. The 2-D charts are fitted on the shown sample. Reference (snakers4, "
-        "Fashion-MNIST): VAE 0.80, UMAP about 0.80, PCA 0.77."
+        "images. The 2-D charts are fitted on the shown sample (UMAP's on a PCA-50 reduction of "
+        "the pixels). Reference (snakers4, Fashion-MNIST): VAE 0.80, UMAP about 0.80, PCA 0.77."
     )
     if proj.offline(run):
         st.caption(
@@ -144,7 +184,8 @@ def neighbours_section(test, labels, images, sel, point, point_idx, near: dict) 
         with right:
             for name in proj.VIEWS:
                 if name not in near:
-                    st.caption(f"{proj.TITLES[name]}: waiting for the projection.")
+                    st.caption(f"{proj.TITLES[name]}: waiting for its full-dimensional "
+                               "embedding (computing in the background).")  # fmt: skip
                     continue
                 nb = near[name]
                 same = int((labels[nb] == labels[point]).sum())
@@ -211,11 +252,12 @@ def render() -> None:
             views[name] = proj.compute_view(run, name, n, model=model)
     views["umap"] = proj.load_view(run, "umap", n, model.latent_dim)
     views = {k: views[k] for k in proj.VIEWS}
-    ready = {k: v for k, v in views.items() if v is not None}
+    ready = {k: v for k, v in views.items() if v is not None}  # drawn
+    scored = {k: v for k, v in ready.items() if v.scored}  # UMAP's KNN score may come later
 
     near = {}
     if point is not None:
-        near = {k: proj.neighbours(v, point, 8) for k, v in ready.items()}
+        near = {k: proj.neighbours(v, point, 8) for k, v in scored.items()}
     selected = sel[1] if sel else None
     st.markdown(legend_html(test.class_names, point is not None), unsafe_allow_html=True)
     cols = st.columns(3)
@@ -231,10 +273,14 @@ def render() -> None:
                 on_select=lambda v=name: on_select(v, idx, tag),
                 selection_mode=("points", "box", "lasso"), config={"displaylogo": False},
             )  # fmt: skip
+            if not view.scored:
+                st.caption(f"2-D view in {view.seconds_2d:.2f} s · {view.how}")
+                umap_score_progress(run, n, model.latent_dim)
+                continue
             st.caption(f"KNN accuracy **{view.knn:.3f}** in {view.dim} dims · 2-D view in "
                        f"{view.seconds_2d:.2f} s · {view.how}")  # fmt: skip
 
-    scores_section(run, model, views, ready, n)
+    scores_section(run, model, views, scored, n)
     neighbours_section(test, labels, images, sel, point, point_idx, near)
 
     # ---- download

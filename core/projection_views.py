@@ -2,6 +2,11 @@
 and model views with their KNN scores, their cache files, the thumbnail sheet and the
 read-outs (KNN table, neighbours, CSV). ``core.projections`` (which re-exports all of this)
 says what is measured and runs the background worker that fills the cache.
+
+UMAP's view comes in two parts: its 2-D chart (``proj2d-umap-n<n>-s<seed>.npz``, made by
+:func:`umap_2d_view` in seconds) and the full view with its KNN score (``proj-umap-...``,
+the slow part). :func:`load_view` returns the 2-D part alone (``knn`` and ``emb`` None)
+until the full view lands.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import numpy as np
 import torch
 
 from core import data as datalib
-from core.embed import cached, fit_pca, flatten, model_embedding, to_2d, umap_project
+from core import embed
+from core.embed import cached, fit_pca, flatten, model_embedding, to_2d
 from core.images import jpeg_bytes, png_bytes
 from core.metrics import KNN_K, KNN_TRAIN, knn_accuracy, knn_reference
 from core.runs import Run, load_model
@@ -30,6 +36,8 @@ TITLES = {"pca": "PCA (pixels)", "umap": "UMAP (pixels)", "model": "Model embedd
 UMAP_MAX_DIM = 32  # UMAP to more components is slow and no longer a fair, common practice
 UMAP_NEIGHBOURS = 15
 SNAKERS4_FMNIST = {"model": 0.80, "umap": 0.80, "pca": 0.77}  # KNN accuracy, VAE row for model
+UMAP_2D_HOW = (f"UMAP to 2-D ({UMAP_NEIGHBOURS} exact neighbours on a PCA-{embed.PCA_DIMS} "
+               "reduction of the pixels), fitted on the sample")  # fmt: skip
 
 
 @dataclass
@@ -39,8 +47,9 @@ class View:
     Attributes:
         name: "pca", "umap" or "model".
         xy: (n, 2) the 2-D view of the sample.
-        emb: (n, dim) the full-dimensional embedding of the sample that KNN scores.
-        knn: KNN accuracy of ``emb`` (protocol in the module docstring).
+        emb: (n, dim) the full-dimensional embedding of the sample that KNN scores; None
+            while only the 2-D view exists (UMAP's, before its KNN scoring).
+        knn: KNN accuracy of ``emb`` (protocol in the module docstring), or None.
         dim: dimensions of ``emb``.
         how: how the 2-D view was made, in words.
         seconds_2d: time to make the 2-D view.
@@ -51,8 +60,8 @@ class View:
 
     name: str
     xy: np.ndarray
-    emb: np.ndarray
-    knn: float
+    emb: np.ndarray | None
+    knn: float | None
     dim: int
     how: str
     seconds_2d: float
@@ -63,6 +72,11 @@ class View:
     @property
     def title(self) -> str:
         return TITLES[self.name]
+
+    @property
+    def scored(self) -> bool:
+        """Has the full-dimensional embedding and its KNN score (not the 2-D part alone)."""
+        return self.emb is not None
 
 
 # ----------------------------------------------------------------------------- the sample
@@ -156,15 +170,26 @@ def cache_key(run: Run, view: str, n: int, seed: int, dim: int) -> str:
 
 
 # ----------------------------------------------------------------------------- one view
-def _umap_fit_transform(train_x: np.ndarray, test_x: np.ndarray, dim: int, seed: int):
-    import umap  # heavy import: only when asked
+def umap_2d_view(run: Run, n: int | None = None, seed: int = 0, report: embed.Report | None = None):
+    """UMAP's 2-D chart of the sample (``core.embed.umap_2d``), from the cache or computed
+    and cached; a View without ``emb`` and ``knn``. ``report`` hears its phases."""
+    test = test_split(run)
+    n = sample_size(n, len(test))
+    idx = sample_index(len(test), n, seed)
 
-    reducer = umap.UMAP(n_components=dim, n_neighbors=UMAP_NEIGHBOURS, random_state=seed)
-    tr = reducer.fit_transform(train_x).astype(np.float32)
-    return tr, reducer.transform(test_x).astype(np.float32)
+    def compute() -> dict:
+        t0 = time.perf_counter()
+        xy = embed.umap_2d(flatten(test.images[idx]), seed, UMAP_NEIGHBOURS, report)
+        return {"xy": xy, "how": np.array(UMAP_2D_HOW), "index": idx,
+                "seconds_2d": np.array(time.perf_counter() - t0)}  # fmt: skip
+
+    key = f"proj2d-umap-n{n}-s{seed}"
+    d = cached(cache_file(run, f"{key}.npz").parent, key, compute)
+    return View("umap", d["xy"], None, None, 2, str(d["how"]), float(d["seconds_2d"]), 0.0,
+                d["index"])  # fmt: skip
 
 
-def _compute(run: Run, view: str, idx: np.ndarray, seed: int, dim: int, model) -> dict:
+def _compute(run: Run, view: str, idx: np.ndarray, seed: int, dim: int, model, report) -> dict:
     test = test_split(run)
     x, y = test.images[idx], test.labels[idx]
     train = knn_train_sample(run)
@@ -173,8 +198,8 @@ def _compute(run: Run, view: str, idx: np.ndarray, seed: int, dim: int, model) -
         xy = fit_pca(flatten(x), 2, seed).transform(flatten(x)).astype(np.float32)
         how = "PCA to 2-D, fitted on the sample"
     elif view == "umap":
-        xy = umap_project(flatten(x), 2, seed, UMAP_NEIGHBOURS)
-        how = f"UMAP to 2-D ({UMAP_NEIGHBOURS} neighbours), fitted on the sample"
+        part = umap_2d_view(run, len(idx), seed, report)
+        xy, how, t0 = part.xy, part.how, time.perf_counter() - part.seconds_2d  # cached or not
     else:
         emb = model_embedding(model, x, y)
         xy, how = to_2d(emb, seed)
@@ -184,7 +209,8 @@ def _compute(run: Run, view: str, idx: np.ndarray, seed: int, dim: int, model) -
         pca = fit_pca(flatten(train.images), dim, seed)
         emb_tr, emb = pca.transform(flatten(train.images)), pca.transform(flatten(x))
     elif view == "umap":
-        emb_tr, emb = _umap_fit_transform(flatten(train.images), flatten(x), dim, seed)
+        emb_tr, emb = embed.umap_fit_transform(flatten(train.images), flatten(x), dim, seed,
+                                         UMAP_NEIGHBOURS, report)  # fmt: skip
     else:
         emb_tr = model_embedding(model, train.images, train.labels)
     knn = knn_accuracy(emb_tr, train.labels, emb, y)
@@ -223,22 +249,34 @@ def view_dim(view: str, embed_dim: int) -> int:
 
 
 def load_view(run: Run, view: str, n: int, embed_dim: int, seed: int = 0) -> View | None:
-    """The cached view, or None when it has not been computed (never computes)."""
+    """The cached view, or None when it has not been computed (never computes). UMAP's
+    2-D part alone (``emb`` and ``knn`` None) while its full view is not there yet."""
     n = sample_size(n, len(test_split(run)))
     path = cache_file(run, f"{cache_key(run, view, n, seed, view_dim(view, embed_dim))}.npz")
+    part = cache_file(run, f"proj2d-umap-n{n}-s{seed}.npz")
+    if not path.exists() and view == "umap" and part.exists():
+        return umap_2d_view(run, n, seed)  # a cache hit
     if not path.exists():
         return None
     with np.load(path) as f:
         return _as_view(view, {k: f[k] for k in f.files})
 
 
-def compute_view(run: Run, view: str, n: int | None = None, seed: int = 0, model=None) -> View:
+def compute_view(
+    run: Run,
+    view: str,
+    n: int | None = None,
+    seed: int = 0,
+    model=None,
+    report: embed.Report | None = None,
+) -> View:
     """One view of the run's test sample, from the cache or computed and cached.
 
     Args:
         view: "pca", "umap" or "model".
         n: sample size (default 5,000, capped at the test split).
         model: the run's model, when the caller already has it loaded.
+        report: hears UMAP's phases and epochs (``core.embed``).
     """
     if view not in VIEWS:
         raise ValueError(f"Unknown view {view!r}: choose one of {', '.join(VIEWS)}.")
@@ -252,7 +290,7 @@ def compute_view(run: Run, view: str, n: int | None = None, seed: int = 0, model
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*")  # umap + random_state
         folder = cache_file(run, f"{key}.npz").parent
-        result = cached(folder, key, lambda: _compute(run, view, idx, seed, dim, model))
+        result = cached(folder, key, lambda: _compute(run, view, idx, seed, dim, model, report))
     if view == "model":  # drop views of older checkpoints of this run
         for old in run.cache_dir.glob(f"proj-model-n{n}-s{seed}-*.npz"):
             if old.stem != key:
@@ -301,9 +339,11 @@ def thumbnail_sheet(run: Run, n: int | None = None, seed: int = 0) -> tuple[byte
 
 # ----------------------------------------------------------------------------- read-outs
 def knn_table(views: dict[str, View], dataset: str | None = None) -> list[dict]:
-    """One row per view: how it was made, the KNN score and dimension, and the times."""
+    """One row per scored view: how it was made, the KNN score and dimension, the times."""
     rows = []
     for name, v in views.items():
+        if not v.scored:
+            continue
         row = {"view": v.title, f"KNN accuracy (k={KNN_K})": round(v.knn, 4)}
         if dataset == "fashion-mnist":
             row["snakers4 (FMNIST)"] = SNAKERS4_FMNIST[name]

@@ -8,21 +8,29 @@ This module measures that claim for any run:
 - the sample: ``n`` test images (default 5,000, capped at the test split), drawn with
   ``seed`` (default 0); :func:`sample_index` says which;
 - the 2-D views, each fitted on the sample itself: PCA to 2 components, UMAP to 2
-  components (15 neighbours, Euclidean), and the model's embedding (``model.embed``; used
-  as is when it is 2-D, else reduced by :func:`core.embed.to_2d`, which names its method);
+  components (15 exact Euclidean neighbours on a PCA-50 reduction of the pixels, then
+  umap-learn's defaults: :func:`core.embed.umap_2d`), and the model's embedding
+  (``model.embed``; used as is when it is 2-D, else reduced by :func:`core.embed.to_2d`,
+  which names its method);
 - the KNN protocol (``core.metrics.knn_accuracy``): k = 5, Euclidean, majority vote; the
   classifier is fitted on the first min(10,000, training split) training images
   (``core.metrics.knn_reference``, the sample ``core.evaluate`` uses) and scored on the
   shown test sample. Each view is scored in full dimension d = the model's embedding size:
   the model's embedding itself, PCA to d components fitted on the training sample, UMAP to
-  min(d, 32) components fitted on the training sample and applied to the test sample
-  (``UMAP.transform``).
+  min(d, 32) components fitted on the raw pixels of the training sample (umap-learn's own
+  neighbour search) and applied to the test sample (``UMAP.transform``).
 
 Every view is cached as ``<run cache>/proj-<view>-n<n>-s<seed>-d<d>-first10000[-<checkpoint>].npz``;
 the model's view carries a short signature of the checkpoint file, so a resumed run is
-recomputed. :func:`precompute` fills the cache; :func:`start_background` (which the
-Embeddings page calls the first time it opens a run) runs it in its own process, which
-writes its progress to ``<run cache>/progress-n<n>-s<seed>.json`` so a page can poll it.
+recomputed; UMAP's 2-D chart is also cached alone (``proj2d-umap-n<n>-s<seed>.npz``).
+:func:`precompute` fills the cache in the order the page needs it: UMAP's 2-D view first,
+then the thumbnail sheet, PCA and the model's views, and UMAP's KNN score last.
+:func:`start_background` runs it in its own process (one thread, ``nice`` +10), which
+writes its progress to ``<run cache>/progress-n<n>-s<seed>.json``
+(``core.projection_progress``: phases, umap-learn's epochs, estimates) so a page can poll
+it. The trainer calls :func:`after_training` as a run finishes, which starts it for the
+page's default sample unless ``LATENTLAB_PRECOMPUTE_VIEWS=0``; the page starts it for any
+other sample, or when nothing ran.
 
 CLI: ``python -m core.projections RUN_DIR [--n 5000] [--views pca,umap,model]``.
 
@@ -33,6 +41,7 @@ here); this module runs them in the background and is the CLI.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -42,11 +51,15 @@ from pathlib import Path
 import psutil
 
 from core import data as datalib
+from core.embed import numba_cache_dir, use_numba_cache
+from core.metrics import KNN_TRAIN
+from core.projection_progress import Phase, Tracker, load_factor, plan, write_progress  # noqa: F401
 from core.projection_views import (  # noqa: F401 - re-exported for callers of core.projections
     DEFAULT_N,
     SHEET_COLS,
     SNAKERS4_FMNIST,
     TITLES,
+    UMAP_2D_HOW,
     UMAP_MAX_DIM,
     UMAP_NEIGHBOURS,
     VIEWS,
@@ -67,13 +80,19 @@ from core.projection_views import (  # noqa: F401 - re-exported for callers of c
     test_split,
     thumbnail_sheet,
     to_csv,
+    umap_2d_view,
     view_dim,
 )
 from core.runs import Run, load_model
-from core.store import atomic, schema
 from core.store import proc as procs
+from core.store import schema
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------- settings
+ENV_PRECOMPUTE = "LATENTLAB_PRECOMPUTE_VIEWS"  # "0": a finished run starts nothing
+NICE = 10  # the background worker's priority: below the server and the trainers
 
 
 # ----------------------------------------------------------------------------- all views
@@ -81,16 +100,45 @@ def _progress_path(run: Run, n: int, seed: int) -> Path:
     return run.cache_dir / f"progress-n{n}-s{seed}.json"
 
 
-def _write_progress(path: Path, pid: int | None = None, **fields) -> None:
-    atomic.write_json(path, dict(fields, pid=pid or os.getpid(), updated_at=time.time()))
+def _tracker(
+    run: Run, n: int, seed: int, views, started_at: float, listener=None, in_process=False
+) -> Tracker:
+    try:
+        m = min(datalib.dataset_info(dataset_of(run)[0]).train_size, KNN_TRAIN)
+        dim = int(run.config()["model"]["config"]["latent_dim"])
+    except (datalib.DatasetError, KeyError, TypeError, ValueError):  # priors only: guess
+        m, dim = KNN_TRAIN, 10
+    cold = "umap" in views and not any(numba_cache_dir().glob("*/*.nbi"))
+    phases = plan(views, n, m, min(dim, UMAP_MAX_DIM), cold)
+    if in_process:  # counted from the call, not from the start of the process
+        phases[0].prior = 0.0
+        if "umap" in sys.modules:  # and umap-learn is loaded already
+            phases[1].prior = 0.0 if phases[1].key == "libraries" else phases[1].prior
+    return Tracker(_progress_path(run, n, seed), phases, started_at, listener, n=n, seed=seed,
+                   views=list(views), speed0=load_factor())  # fmt: skip
 
 
 def precompute(
-    run: Run | str | Path, n: int = DEFAULT_N, seed: int = 0, views=VIEWS, model=None
+    run: Run | str | Path,
+    n: int = DEFAULT_N,
+    seed: int = 0,
+    views=VIEWS,
+    model=None,
+    started_at: float | None = None,
+    listener=None,
+    worker: dict | None = None,
 ) -> dict[str, View]:
-    """Compute and cache every view of a run's test sample (cached views load instantly).
+    """Compute and cache every view of a run's test sample (cached views load instantly):
+    UMAP's 2-D view first, then the thumbnail sheet, PCA and the model's views, and UMAP's
+    KNN score last.
 
-    Writes its progress to ``<run cache>/progress-n<n>-s<seed>.json`` as it goes.
+    Writes its progress to ``<run cache>/progress-n<n>-s<seed>.json`` as it goes (a
+    :class:`Tracker` record; ``listener`` also gets each record).
+
+    Args:
+        started_at: when the job started (``time.time()``; default now): a background
+            process passes its own start, so the estimates count its imports.
+        worker: how the process runs (``{"nice": ..., "threads": ...}``), for the record.
 
     Returns:
         {view name: View}, in the order of ``views``.
@@ -102,26 +150,36 @@ def precompute(
     bad = [v for v in views if v not in VIEWS]
     if bad:
         raise ValueError(f"Unknown view {bad[0]!r}: choose among {', '.join(VIEWS)}.")
-    path = _progress_path(run, n, seed)
-    started = time.time()
+    tracker = _tracker(run, n, seed, views, started_at or time.time(), listener,
+                       in_process=started_at is None)  # fmt: skip
+    if worker:
+        tracker.fields["worker"] = worker
     out: dict[str, View] = {}
     try:
+        if "umap" in views:
+            tracker.enter("libraries")
+            import umap  # noqa: F401 - the import is this phase
+
+            use_numba_cache()
+        tracker.enter("load")
         if model is None:
             model, _ = load_model(run.checkpoint_path, "cpu")
-        for i, view in enumerate(views):
-            _write_progress(path, state="running", n=n, seed=seed, step=i, steps=len(views),
-                            stage=f"{TITLES[view]} of {n:,} test images",
-                            started_at=started)  # fmt: skip
-            out[view] = compute_view(run, view, n, seed, model)
+        test_split(run)
+        if "umap" in views:
+            umap_2d_view(run, n, seed, lambda p, *a: tracker.enter(f"2d-{p}", *a))
+        tracker.enter("sheet")
         thumbnail_sheet(run, n, seed)
+        for view in [v for v in VIEWS if v in views and v != "umap"]:
+            tracker.enter(view)
+            out[view] = compute_view(run, view, n, seed, model)
+        if "umap" in views:
+            out["umap"] = compute_view(run, "umap", n, seed, model,
+                                       lambda p, *a: tracker.enter(f"knn-{p}", *a))  # fmt: skip
     except Exception as e:
-        _write_progress(path, state="failed", n=n, seed=seed, step=len(out), steps=len(views),
-                        stage="failed", error=f"{type(e).__name__}: {e}",
-                        started_at=started)  # fmt: skip
+        tracker.write(state="failed", stage="failed", error=f"{type(e).__name__}: {e}")
         raise
-    _write_progress(path, state="done", n=n, seed=seed, step=len(views), steps=len(views),
-                    stage="done", started_at=started, seconds=time.time() - started)  # fmt: skip
-    return out
+    tracker.finish()
+    return {v: out[v] for v in views}
 
 
 # ----------------------------------------------------------------------------- background
@@ -153,31 +211,50 @@ def progress(run: Run, n: int, seed: int = 0) -> dict | None:
     return rec
 
 
+THREADS_1 = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                               "NUMBA_NUM_THREADS")}  # fmt: skip
+
+
 def start_background(run: Run, n: int = DEFAULT_N, seed: int = 0, views=VIEWS) -> int:
-    """Run :func:`precompute` in its own process (``python -m core.projections``) unless
-    one is already at work on this sample; returns that process's id."""
+    """Run :func:`precompute` in its own process (``python -m core.projections
+    --background``: one thread, ``nice`` +10) unless one is already at work on this
+    sample; returns that process's id."""
     n = sample_size(n, len(test_split(run)))
     rec = progress(run, n, seed)
     if rec and rec.get("state") == "running":
         return int(rec["pid"])
-    path = _progress_path(run, n, seed)
-    args = [str(run.path), "--n", str(n), "--seed", str(seed), "--views", ",".join(views)]
+    args = [str(run.path), "--n", str(n), "--seed", str(seed), "--views", ",".join(views),
+            "--background"]  # fmt: skip
     try:
+        run.cache_dir.mkdir(parents=True, exist_ok=True)
         proc = procs.spawn("core.projections", args,
                            run.cache_dir / f"projections-n{n}-s{seed}.log",
-                           env={"PYTHONWARNINGS": "ignore"})  # fmt: skip
+                           env=dict(THREADS_1, PYTHONWARNINGS="ignore"))  # fmt: skip
         # claim the sample at once (unless the child already wrote), so a second caller
         # waits on this process instead of starting another
         rec = progress(run, n, seed) or {}
         if rec.get("pid") != proc.pid:
-            _write_progress(path, pid=proc.pid, state="running", n=n, seed=seed, step=0,
-                            steps=len(views), stage="starting (loading libraries)",
-                            started_at=time.time())  # fmt: skip
+            claim = _tracker(run, n, seed, views, time.time())
+            claim.fields["pid"] = proc.pid
+            claim.write()
     except OSError as e:
         raise ValueError(
             f"The projection could not start ({e.strerror or e}): free disk space and try again."
         ) from None
     return proc.pid
+
+
+def after_training(run: Run) -> int | None:
+    """Called by the trainer as a run finishes: start the Embeddings page's views of the
+    run's default sample in the background (UMAP's 2-D view first), unless
+    ``LATENTLAB_PRECOMPUTE_VIEWS=0``. Never raises: returns the worker's pid, or None."""
+    if os.environ.get(ENV_PRECOMPUTE, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        return start_background(run, DEFAULT_N, 0, VIEWS)
+    except Exception as e:  # best effort: the run is done whatever happens here
+        print(f"The Embeddings views did not start: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -190,14 +267,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=DEFAULT_N, help="sample size (capped at the split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--views", default=",".join(VIEWS), help="comma-separated: pca,umap,model")
+    p.add_argument("--background", action="store_true",
+                   help=f"run as the background worker: one thread, nice +{NICE}")  # fmt: skip
     args = p.parse_args(argv)
     run = Run(Path(args.run_dir))
     if not run.exists:
         print(f"error: {args.run_dir} is not a run directory (no config.json).", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+    worker = None
+    if args.background:
+        import torch
+
+        with contextlib.suppress(OSError):
+            os.nice(NICE)
+        torch.set_num_threads(1)
+        worker = {"nice": os.nice(0), "threads": torch.get_num_threads()}
+    started = psutil.Process().create_time()  # the estimates count this process's imports
     try:
-        out = precompute(run, args.n, args.seed, [v for v in args.views.split(",") if v])
+        out = precompute(run, args.n, args.seed, [v for v in args.views.split(",") if v],
+                         started_at=started, worker=worker)  # fmt: skip
     except (ValueError, datalib.DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,8 +1,11 @@
 """core.projections: the PCA / UMAP / model views of a run's test sample, their cache, the
-KNN table, the CSV export, nearest neighbours, the background process and the CLI.
+KNN table, the CSV export, nearest neighbours, the background process and the CLI, and the
+phases a precomputation reports as it goes (the estimates, the start at the end of a run
+and the page's progress are in ``tests/test_projection_progress.py``).
 
-UMAP runs once here (a 200-image sample of the bundled digits, fitted on its 1,437 training
-images): the first call in a process pays for numba compilation (20-60 s on a busy CPU).
+UMAP runs in this process once (a 200-image sample of the bundled digits, fitted on its
+1,437 training images) and in a background worker once; numba's compilation is cached in
+the machine's numba folder (``core.embed.numba_cache_dir``) after the first.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from core import data as datalib
 from core import projections as proj
 from core.runs import Run, load_model
 
+# the phases of a precomputation of every view, in order (after "start")
+PHASES = ["libraries", "load", "2d-pca", "2d-neighbours", "2d-graph", "2d-epochs", "sheet",
+          "pca", "model", "knn-fit", "knn-fit-epochs", "knn-transform",
+          "knn-transform-epochs"]  # fmt: skip
+
 
 def copy_run(run: Run, dest) -> Run:
     """A private copy of a tiny run, so its cache starts empty and stays ours."""
@@ -27,12 +35,16 @@ def copy_run(run: Run, dest) -> Run:
     return Run(dest / run.id)
 
 
+RECORDS: list[dict] = []  # every progress record of the fixture's precomputation
+
+
 @pytest.fixture(scope="module")
 def projected(tiny_runs, tmp_path_factory):
     """A copy of the 4-D fcconv-vae run with every view of 200 test images computed."""
     run = copy_run(tiny_runs["fcconv-vae"], tmp_path_factory.mktemp("proj"))
     t0 = time.perf_counter()
-    views = proj.precompute(run, n=200)
+    RECORDS.clear()
+    views = proj.precompute(run, n=200, listener=RECORDS.append)
     return run, views, time.perf_counter() - t0
 
 
@@ -50,9 +62,11 @@ def test_precompute_shapes(projected):
         assert v.train_n == len(datalib.load("digits", "train"))  # 1,437 < 10,000
         assert v.seconds_2d >= 0 and v.seconds_full >= 0
     assert views["model"].how == "model embedding, PCA to 2-D"
-    assert "UMAP" in views["umap"].how
+    assert views["umap"].how == proj.UMAP_2D_HOW and "PCA-50" in views["umap"].how
     rec = proj.progress(run, 200)
-    assert rec["state"] == "done" and rec["step"] == rec["steps"] == 3
+    assert rec["state"] == "done" and rec["step"] == rec["steps"] == len(PHASES) + 1
+    assert rec["fraction"] == rec["fraction_2d"] == 1.0 and rec["ready_2d"] is True
+    assert [k for k, _ in rec["phases"]] == ["start", *PHASES]  # every phase ran, in order
 
 
 def test_pixel_views_score_above_chance(projected):
@@ -226,3 +240,32 @@ def test_cli(tiny_runs, tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
     assert proj.main([str(run.path), "--views", "pca,tsne"]) == 2
     assert "Unknown view 'tsne'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- progress
+def test_progress_names_each_phase_in_order_and_never_goes_back(projected):
+    run, views, _ = projected
+    assert [r["phase"] for r in RECORDS][0] == "libraries"
+    seen = list(dict.fromkeys(r["phase"] for r in RECORDS))
+    assert seen == PHASES  # UMAP's 2-D view first, its full-dimensional KNN score last
+    for key in ("fraction", "fraction_2d", "elapsed"):
+        values = [r[key] for r in RECORDS]
+        assert values == sorted(values), key
+    assert all(0.0 <= r["fraction"] <= r["fraction_2d"] <= 1.0 for r in RECORDS)
+    assert RECORDS[-1]["state"] == "done" and RECORDS[-1]["fraction"] == 1.0
+    # umap-learn's optimisation epochs, as they ran: k/500 with k going up to 500
+    epochs = [r["stage"] for r in RECORDS if r["phase"] == "2d-epochs"]
+    assert epochs[-1] == "UMAP optimisation, epoch 500/500"
+    ks = [int(s.split("epoch ")[1].split("/")[0]) for s in epochs]
+    assert ks == sorted(ks) and ks[0] < 500
+    assert any(r["stage"].startswith("UMAP of the test images: optimisation, epoch 100/100")
+               for r in RECORDS)  # fmt: skip
+    # the 2-D view is ready (and on disk) before PCA, the model and the KNN scores start
+    first_pca = next(i for i, r in enumerate(RECORDS) if r["phase"] == "pca")
+    assert RECORDS[first_pca]["ready_2d"] and RECORDS[first_pca]["fraction_2d"] == 1.0
+    assert not any(r["ready_2d"] for r in RECORDS if r["phase"].startswith("2d-"))
+    part = run.cache_dir / "proj2d-umap-n200-s0.npz"
+    full = proj.cache_file(run, f"{proj.cache_key(run, 'umap', 200, 0, 4)}.npz")
+    pca = proj.cache_file(run, f"{proj.cache_key(run, 'pca', 200, 0, 4)}.npz")
+    assert part.stat().st_mtime_ns <= pca.stat().st_mtime_ns <= full.stat().st_mtime_ns
+    np.testing.assert_array_equal(np.load(part)["xy"], views["umap"].xy)

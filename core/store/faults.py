@@ -7,7 +7,8 @@ there, or change the world (fill the disk) and let it go on (``LATENTLAB_FAULT_S
 passes the point n times first, e.g. to kill in the second epoch). Without the variable a
 point costs one dictionary lookup. Points: setup, mid-epoch, before-checkpoint,
 write:<file name> (e.g. write:checkpoint.pt: the temp file is written, not yet renamed),
-after-checkpoint, after-metrics, before-done.
+after-checkpoint, after-metrics, before-done; evaluation (the evaluation job's worker);
+projection-epoch (an Embeddings view's worker, at each UMAP epoch it records).
 """
 
 from __future__ import annotations
