@@ -79,6 +79,7 @@ def evaluate(
     per_class: int = 1000,
     save: bool = True,
     iwae_k: int = IWAE_K,
+    knn_draws: int = KNN_DRAWS,
 ) -> dict:
     """Score a run directory or checkpoint file on its dataset's test split.
 
@@ -87,6 +88,7 @@ def evaluate(
         judge: compute the conditional-sample accuracy for conditional models.
         save: write the result to the run's cache/evaluation.json (run directories only).
         iwae_k: draws per image of the importance-weighted bound (0: skip the likelihood).
+        knn_draws: draws of snakers4's KNN protocol (0: skip it).
     """
     t0 = time.perf_counter()
     device = pick_device(str(device))  # refuses "tpu", "meta" or a GPU that is not here
@@ -192,7 +194,10 @@ def evaluate(
                          pca.transform(flatten(x_all)), y_all), 4),
         "pca_dim": int(pca.n_components_),
     }  # fmt: skip
-    res["knn"]["snakers4"] = _knn_snakers4(model, train, stored, x_all, y_all, emb_te, dim)
+    if knn_draws:
+        res["knn"]["snakers4"] = _knn_snakers4(
+            model, train, stored, x_all, y_all, emb_te, dim, knn_draws
+        )
 
     # ---- conditional-sample accuracy
     if cond and judge:
@@ -221,9 +226,9 @@ def evaluate(
     return res
 
 
-def _knn_snakers4(model, train, stored, x_test, y_test, emb_test, dim) -> dict | None:
+def _knn_snakers4(model, train, stored, x_test, y_test, emb_test, dim, draws) -> dict | None:
     """snakers4's own KNN protocol beside ours: 500 random training images a class, k=10,
-    every test image, repeated over ``KNN_DRAWS`` draws (mean and sd) for the model's
+    every test image, repeated over ``draws`` draws (mean and sd) for the model's
     embedding and for PCA of the same dimension fitted on each draw. None when a class has
     fewer than 500 training images (the 8x8 digits)."""
     per_class, k = SNAKERS4_KNN["per_class"], SNAKERS4_KNN["k"]
@@ -243,9 +248,9 @@ def _knn_snakers4(model, train, stored, x_test, y_test, emb_test, dim) -> dict |
     out = {}
     for name, (a, b, t) in {"model": (emb_train, emb_test, None),
                             "pca": (flat_train, flat_test, pca_of)}.items():  # fmt: skip
-        r = knn_per_class_draws(a, train.labels, b, y_test, per_class, k, transform=t)
+        r = knn_per_class_draws(a, train.labels, b, y_test, per_class, k, draws, transform=t)
         out[name] = {"mean": round(r["mean"], 4), "sd": round(r["sd"], 4)}
-    return {**out, "per_class": per_class, "k": k, "draws": KNN_DRAWS}
+    return {**out, "per_class": per_class, "k": k, "draws": draws}
 
 
 class _Parser(argparse.ArgumentParser):

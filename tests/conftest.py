@@ -57,8 +57,14 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker
 def pytest_collection_modifyitems(config, items):
-    """Browser tests need Debian's Chromium; skip them with a reason where it is absent."""
+    """The fault suite (tests/faults/) is marked ``faults``: its own step, ``python3 -m
+    pytest -m faults``. Browser tests need Debian's Chromium; skip them with a reason where
+    it is absent."""
+    for item in items:
+        if item.nodeid.replace("\\", "/").startswith("tests/faults/"):
+            item.add_marker(pytest.mark.faults)
     if os.path.exists("/usr/bin/chromium"):
         return
     skip = pytest.mark.skip(reason="/usr/bin/chromium is missing: apt-get install chromium")
