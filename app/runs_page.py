@@ -13,7 +13,7 @@ from app.common import is_pretrained, run_label, runs_root, set_current_run
 from app.runs_table import find_user_run
 from app.text import md_escape, one_line
 from app.train_monitor import LIVE_STATES, interrupted_actions
-from core import jobs
+from core import jobs, queue
 from core.importer import import_checkpoint
 from core.runs import MAX_NAME, CheckpointError, Run, RunError
 
@@ -137,6 +137,9 @@ def run_panel(run: Run) -> None:
     )
     if state in ("damaged", "interrupted"):
         st.warning(md_escape(status.get("message", "")))
+    waiting = queue.describe(status)
+    if waiting:
+        st.info(md_escape(waiting), icon=":material/hourglass_top:")
     for p in status.get("problems", [])[1 if state == "damaged" else 0 :]:
         st.caption(md_escape(p))
     bar = st.container(horizontal=True, vertical_alignment="center")

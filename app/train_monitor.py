@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 from app.common import find_run, page_path, recon_image, runs_root, set_current_run
 from app.evaluation_ui import evaluation_job, show_evaluation, start_evaluation
 from app.text import md_escape, one_line
-from core import jobs
+from core import jobs, queue
 from core.runs import Run, RunError, list_runs
 
 LIVE_STATES = ("queued", "running")
@@ -50,6 +50,9 @@ def progress(status: dict, metrics: list[dict], now: float | None = None) -> tup
     frac = min(step / total, 1.0) if total else 0.0
     state = status.get("state", "?")
     if state == "queued":
+        waiting = queue.describe(status, now)
+        if waiting:
+            return 0.0, waiting
         if status.get("phase") == "loading":
             return 0.0, "Loading the dataset (it is downloaded first when it is not on disk)…"
         return 0.0, "Starting the training process…"
@@ -226,12 +229,12 @@ def live_panel(run_id: str) -> None:
         width="stretch",
         key=f"cancel-{run_id}",
         icon=":material/stop:",
-        disabled=status.get("state") != "running",
-        help="Stop after the current batch; the last finished epoch is kept. (Possible once "
-        "the training process has started.)",
+        disabled=not (status.get("state") == "running" or queue.describe(status)),
+        help="Stop after the current batch; the last finished epoch is kept. A run waiting "
+        "in the queue leaves it. (Not while the training process sets up.)",
     ):
         jobs.cancel(run)
-        st.toast("Cancelling: the run stops after the current batch.")
+        st.toast("Cancelling: the run stops after the current batch, or leaves the queue.")
     if status.get("message") and status.get("state") == "running":
         st.caption(status["message"])
     show_curves(run, metrics)

@@ -2,8 +2,9 @@
 in one cannot take the other down.
 
 ``start`` validates, creates the run directory *owning its lock*, and spawns
-``python -m core.train --run-dir DIR`` with the locked file handed down, so the run is
-owned without a gap from creation to the end of training; ``refresh`` is the run's state
+``python -m core.queue --run-dir DIR`` with the locked file handed down, so the run is
+owned without a gap from creation to the end of training (``core.queue`` waits for a
+training slot, then runs ``core.train`` in the same process); ``refresh`` is the run's state
 worked out from its files and lock (``Run.state``); ``cancel`` asks the trainer to stop
 (a CANCEL file, plus SIGTERM to the verified trainer process only); ``resume`` continues
 a run from its last checkpoint and ``restart`` trains an interrupted run with no
@@ -27,7 +28,9 @@ import traceback
 from pathlib import Path
 
 from core.config import TrainConfig, validate_run
+from core.data import dataset_info
 from core.data.registry import APP_ENV
+from core.memory import estimate_memory
 from core.runs import FINISHED, Run, RunBusyError, RunError, runs_dir
 from core.store import atomic, faults, schema
 from core.store import lock as locks
@@ -36,16 +39,28 @@ from core.store.checkpoint import read_checkpoint
 from core.train import new_run_config
 
 
-def _spawn(run: Run, extra: list[str], message: str) -> None:
-    """Launch the trainer for ``run``, whose lock this process holds, and hand the lock
-    over to it."""
+def _memory_needed(cfg: TrainConfig, model_args: dict | None) -> int | None:
+    """Bytes the run needs (``core.memory``'s estimate), None when it cannot be told."""
+    try:
+        mc = validate_run(cfg, model_args)
+        return int(estimate_memory(cfg, mc, dataset_info(cfg.dataset)).total)
+    except Exception:  # noqa: BLE001 - an old run's settings: the queue skips the check
+        return None
+
+
+def _spawn(run: Run, extra: list[str], message: str, memory: int | None = None) -> None:
+    """Put ``run``, whose lock this process holds, in the training queue: launch
+    ``python -m core.queue`` (which waits for a slot, then trains in the same process) and
+    hand the lock over to it."""
     assert run.lock is not None and run.lock.fd is not None
     fd = run.lock.fd
     run.cancel_flag.unlink(missing_ok=True)
-    run.set_status("queued", message=message)
+    mem = {"memory_needed": memory} if memory else {}
+    run.set_status("queued", message=message, queued_at=time.time(),  # its place in line
+                   drop=("memory_needed", "phase"), **mem)  # fmt: skip
     try:
         proc = procs.spawn(
-            "core.train",
+            "core.queue",
             ["--quiet", *extra],
             run.log_path,
             env={locks.FD_ENV: str(fd), APP_ENV: "1"},  # its messages are read in the app
@@ -68,9 +83,10 @@ def start(
 ) -> Run:
     """Validate (against the dataset's real image shape), write runs/<id>/ and launch
     training in the background. Nothing is created when a setting is refused."""
-    validate_run(cfg, model_args)
+    mc = validate_run(cfg, model_args)
+    need = int(estimate_memory(cfg, mc, dataset_info(cfg.dataset)).total)
     run = Run.create(new_run_config(cfg, model_args), root, name)
-    _spawn(run, ["--run-dir", str(run.path.resolve())], "starting the training process")
+    _spawn(run, ["--run-dir", str(run.path.resolve())], "starting the training process", need)
     return run
 
 
@@ -102,11 +118,14 @@ def resume(run: Run, epochs: int) -> Run:
         raise RunError(
             f"This run already has {done} epoch{'s' if done != 1 else ''}: ask for more than that."
         )
+    conf = run.config()
+    need = _memory_needed(TrainConfig(**conf["train"]), conf["model"].get("args"))
     _own(run)
     _spawn(
         run,
         ["--resume", str(run.path.resolve()), "--epochs", str(int(epochs))],
         f"resuming to {int(epochs)} epochs",
+        need,
     )
     return run
 

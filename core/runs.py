@@ -317,11 +317,12 @@ class Run:
         if self.readonly:
             raise RunError(f"{self.name} is a pretrained run and read-only: train your own copy.")
 
-    def set_status(self, state: str, **fields) -> dict:
+    def set_status(self, state: str, drop: tuple[str, ...] = (), **fields) -> dict:
+        """Write status.json: the fields given over the ones already there, less ``drop``."""
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
         st, _ = self._status_file()
-        st = {k: v for k, v in (st or {}).items() if k != "state"}
+        st = {k: v for k, v in (st or {}).items() if k != "state" and k not in drop}
         st.update(fields, state=state, updated_at=time.time())
         atomic.write_json(self.path / "status.json", st)
         return st

@@ -94,7 +94,8 @@ def trainer_process(run_path: str | Path) -> psutil.Process | None:
         held = {f.path for f in p.open_files()}
     except (psutil.Error, TypeError, ValueError):
         return None
-    if "core.train" not in cmd or str(lock_path(run_path).resolve()) not in held:
+    trainer = "core.train" in cmd or "core.queue" in cmd  # core.queue: waiting, then training
+    if not trainer or str(lock_path(run_path).resolve()) not in held:
         return None  # not a trainer, or not this run's: never signalled
     return p
 

@@ -115,9 +115,10 @@ def check_config(cfg) -> dict:
     return cfg
 
 
-_STATUS_INTS = ("epoch", "epochs", "step", "total", "pid")
-_STATUS_NUMS = ("updated_at", "started_at")
-_STATUS_STRS = ("message", "device")
+_STATUS_INTS = ("epoch", "epochs", "step", "total", "pid", "queue_position", "slots",
+                "memory_needed")  # fmt: skip
+_STATUS_NUMS = ("updated_at", "started_at", "queued_at", "expected_start")
+_STATUS_STRS = ("message", "device", "phase")
 
 
 def check_status(st) -> dict:
