@@ -33,7 +33,6 @@ epoch row.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import shutil
@@ -42,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.lazy import lazy_exports
 from core.store import atomic, schema
 from core.store import lock as locks
 from core.store.folder import (  # noqa: F401 - re-exported
@@ -79,14 +79,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    """``from core.runs import load_model`` and friends: import their module then."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)
 
 
 FINISHED = ("done", "failed", "cancelled", "interrupted")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -27,20 +26,11 @@ from core import projections as proj
 from core.projection_progress import Phase, Tracker
 from core.runs import Run
 from core.train import TrainConfig, train
+from tests.test_projections import PHASES, copy_run
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDINGS = str(ROOT / "pages" / "embeddings.py")
 N_TEST = 360  # the digits test split: the page's default 5,000 is capped to it
-# the phases of a precomputation of every view, in order (after "start")
-PHASES = ["libraries", "load", "2d-pca", "2d-neighbours", "2d-graph", "2d-epochs", "sheet",
-          "pca", "model", "knn-fit", "knn-fit-epochs", "knn-transform",
-          "knn-transform-epochs"]  # fmt: skip
-
-
-def copy_run(run: Run, dest) -> Run:
-    """A private copy of a tiny run, so its cache starts empty and stays ours."""
-    shutil.copytree(run.path, dest / run.id, ignore=shutil.ignore_patterns("cache"))
-    return Run(dest / run.id)
 
 
 def stop_worker(run: Run, n: int = N_TEST) -> None:

@@ -29,7 +29,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from core.lazy import lazy_exports
 import os
 import threading
 from collections import OrderedDict
@@ -77,13 +77,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [
