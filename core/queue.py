@@ -185,7 +185,7 @@ def expected_start(root: Path, ahead: int, slots: int, now: float) -> float | No
 
 def describe(status: dict, now: float | None = None) -> str | None:
     """A waiting run's place, said for a person ("Waiting in the queue: place 2 of the
-    runs waiting; 2 train at once here; expected to start in about 1:05"); None when the
+    runs waiting; 2 runs train at once here; expected to start in about 1:05"); None when the
     run is not waiting."""
     if status.get("state") != "queued" or status.get("phase") != "waiting":
         return None
@@ -197,7 +197,7 @@ def describe(status: dict, now: float | None = None) -> str | None:
     if isinstance(place, int) and place >= 1:
         text += f": place {place}" + (" (next)" if place == 1 else "")
     if isinstance(slots, int) and slots >= 1:
-        text += f"; {slots} run{'s' if slots != 1 else ''} train at once here"
+        text += f"; {slots} run{'s train' if slots != 1 else ' trains'} at once here"
     when = status.get("expected_start")
     if isinstance(when, int | float) and not isinstance(when, bool):
         left = max(0, int(when - (now or time.time())))
@@ -257,7 +257,7 @@ def wait_for_slot(run: Run, s: Settings, poll: float = POLL) -> int:
                 f"{_gb(psutil.virtual_memory().available)} free"
             )
         else:
-            message = f"waiting in the queue: place {ahead + 1}, {s.slots} train at once here"
+            message = f"waiting in the queue: place {ahead + 1}, {s.slots} at once here"
         if (ahead, message) != shown or now - last_write > REWRITE:
             eta = expected_start(root, ahead, s.slots, now)
             run.set_status("queued", phase="waiting", queued_at=queued_at, slots=s.slots,

@@ -61,7 +61,7 @@ def test_describe_says_the_place_and_the_estimate():
     )
     st = {"state": "queued", "phase": "waiting", "queue_position": 3, "slots": 1}
     assert queue.describe(st, now=0) == (
-        "Waiting in the queue: place 3; 1 run train at once here; no start estimate until "
+        "Waiting in the queue: place 3; 1 run trains at once here; no start estimate until "
         "the runs ahead have measured progress."
     )
     assert queue.describe({"state": "running", "phase": "waiting"}) is None
@@ -190,7 +190,7 @@ def test_the_train_and_runs_pages_show_the_place_and_cancel_it(one_slot, monkeyp
     wait_until(lambda: place(b) == ("queued", "waiting", 1), 60, "b to wait")
     at = open_page("train", **{"train.requested": b.id})
     [bar] = at.get("progress")
-    assert bar.proto.text.startswith("Waiting in the queue: place 1 (next); 1 run train")
+    assert bar.proto.text.startswith("Waiting in the queue: place 1 (next); 1 run trains")
     at = open_page("runs", **{"runs.requested": b.id})
     said = [re.sub(r"\\(.)", r"\1", i.value) for i in at.info]  # shown as text
     assert any(v.startswith("Waiting in the queue: place 1") for v in said), said
