@@ -66,8 +66,8 @@ def progress(status: dict, metrics: list[dict], now: float | None = None) -> tup
         per_epoch = [m["seconds"] for m in metrics[-5:] if "seconds" in m]
         if per_epoch:
             eta = sum(per_epoch) / len(per_epoch) * (total - step) / (total / epochs)
-        elif status.get("started_at") and step:
-            eta = (now - status["started_at"]) / step * (total - step)
+        else:  # no finished epoch yet: the rate since the run (re)started
+            eta = queue.remaining_seconds(status, now)
     if eta is not None and state == "running":
         h, rest = divmod(int(eta), 3600)
         text += (

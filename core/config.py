@@ -249,8 +249,13 @@ def available_memory() -> int:
 
 
 # ----------------------------------------------------------------------------- the one check
-def validate_run(cfg: TrainConfig, model_args: dict | None = None) -> ModelConfig:
+def validate_run(
+    cfg: TrainConfig, model_args: dict | None = None, memory_limit: int | None = None
+) -> ModelConfig:
     """Every check a training run can pass or fail before anything is created.
+
+    ``memory_limit``: the bytes the estimate must fit in (default: what is free now; the
+    training queue passes the machine's total, and waits for free memory itself).
 
     Checks the training settings (``TrainConfig.validate``), the model settings against the
     model (``model_args_problem``) and against the dataset's real image shape, number of
@@ -296,12 +301,18 @@ def validate_run(cfg: TrainConfig, model_args: dict | None = None) -> ModelConfi
             f"{cfg.model} with these settings has {est.parameters:,} parameters, more than the "
             f"limit of {cap:,} (LATENTLAB_MAX_PARAMS): use a smaller latent size or width."
         )
-    free = available_memory()
+    free = available_memory() if memory_limit is None else memory_limit
     if est.total > free:
         raise ConfigError(
             f"Training this needs about {_gb(est.total)} of memory (model and optimizer "
             f"{_gb(est.model_bytes)}, data {_gb(est.data_bytes)}, one batch "
-            f"{_gb(est.activation_bytes)}) but {_gb(free)} is free: use a smaller model, "
-            f"batch size or train_size."
+            f"{_gb(est.activation_bytes)}) but {_gb(free)} is "
+            f"{'free' if memory_limit is None else 'all this machine has'}: use a smaller "
+            f"model, batch size or train_size."
         )
     return model_config
+
+
+def run_memory(cfg: TrainConfig, model_config: ModelConfig) -> int:
+    """Bytes the run is estimated to need (``core.memory``), for the training queue."""
+    return int(estimate_memory(cfg, model_config, datalib.dataset_info(cfg.dataset)).total)

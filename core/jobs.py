@@ -27,10 +27,11 @@ import time
 import traceback
 from pathlib import Path
 
-from core.config import TrainConfig, validate_run
-from core.data import dataset_info
+import psutil
+
+from core import queue
+from core.config import TrainConfig, run_memory, validate_run
 from core.data.registry import APP_ENV
-from core.memory import estimate_memory
 from core.runs import FINISHED, Run, RunBusyError, RunError, runs_dir
 from core.store import atomic, faults, schema
 from core.store import lock as locks
@@ -39,13 +40,19 @@ from core.store.checkpoint import read_checkpoint
 from core.train import new_run_config
 
 
-def _memory_needed(cfg: TrainConfig, model_args: dict | None) -> int | None:
-    """Bytes the run needs (``core.memory``'s estimate), None when it cannot be told."""
+def _memory_needed(train: dict, model_args: dict | None) -> int | None:
+    """Bytes a run of these settings needs (``core.memory``'s estimate), None when it
+    cannot be told (an old run's settings): the queue then skips the memory check."""
     try:
-        mc = validate_run(cfg, model_args)
-        return int(estimate_memory(cfg, mc, dataset_info(cfg.dataset)).total)
-    except Exception:  # noqa: BLE001 - an old run's settings: the queue skips the check
+        cfg = TrainConfig(**train)
+        return run_memory(cfg, validate_run(cfg, model_args, memory_limit=total_memory()))
+    except Exception:  # noqa: BLE001 - any refusal: no estimate
         return None
+
+
+def total_memory() -> int:
+    """The machine's memory: what a queued run must fit in (it waits for it to be free)."""
+    return int(psutil.virtual_memory().total)
 
 
 def _spawn(run: Run, extra: list[str], message: str, memory: int | None = None) -> None:
@@ -56,18 +63,15 @@ def _spawn(run: Run, extra: list[str], message: str, memory: int | None = None) 
     fd = run.lock.fd
     run.cancel_flag.unlink(missing_ok=True)
     mem = {"memory_needed": memory} if memory else {}
+    # the last status written here: from the spawn on, only the child writes it
     run.set_status("queued", message=message, queued_at=time.time(),  # its place in line
-                   drop=("memory_needed", "phase"), **mem)  # fmt: skip
+                   drop=("memory_needed", "phase", "pid", *queue.WAIT_FIELDS), **mem)  # fmt: skip
+    env = {locks.FD_ENV: str(fd), APP_ENV: "1",  # its messages are read in the app
+           queue.ENV_CONFIG: str(queue.config_path())}  # fmt: skip
     try:
-        proc = procs.spawn(
-            "core.queue",
-            ["--quiet", *extra],
-            run.log_path,
-            env={locks.FD_ENV: str(fd), APP_ENV: "1"},  # its messages are read in the app
-            pass_fds=(fd,),
-        )
+        proc = procs.spawn("core.queue", ["--quiet", *extra], run.log_path, env=env,
+                           pass_fds=(fd,))  # fmt: skip
         run.lock.write_owner(proc.pid)
-        run.set_status("queued", pid=proc.pid, message=message)
     except BaseException:
         run.release()
         raise
@@ -83,8 +87,8 @@ def start(
 ) -> Run:
     """Validate (against the dataset's real image shape), write runs/<id>/ and launch
     training in the background. Nothing is created when a setting is refused."""
-    mc = validate_run(cfg, model_args)
-    need = int(estimate_memory(cfg, mc, dataset_info(cfg.dataset)).total)
+    mc = validate_run(cfg, model_args, memory_limit=total_memory())  # the queue waits for it
+    need = run_memory(cfg, mc)
     run = Run.create(new_run_config(cfg, model_args), root, name)
     _spawn(run, ["--run-dir", str(run.path.resolve())], "starting the training process", need)
     return run
@@ -119,7 +123,7 @@ def resume(run: Run, epochs: int) -> Run:
             f"This run already has {done} epoch{'s' if done != 1 else ''}: ask for more than that."
         )
     conf = run.config()
-    need = _memory_needed(TrainConfig(**conf["train"]), conf["model"].get("args"))
+    need = _memory_needed(conf.get("train", {}), conf.get("model", {}).get("args"))
     _own(run)
     _spawn(
         run,

@@ -22,6 +22,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+DECODES = 20_000  # images decoded at once by the IWAE bound (memory: DECODES x pixels)
+
 
 def supports(model) -> bool:
     """Whether the estimators apply: a model with an encoder and a Gaussian posterior."""
@@ -70,23 +72,29 @@ def sampled_neg_elbo(model, images, labels=None, draws: int = 5, seed: int = 0,
 @torch.no_grad()
 def iwae_nll_per_image(model, images, labels=None, k: int = 50, seed: int = 0,
                        batch: int | None = None) -> torch.Tensor:  # fmt: skip
-    """(N,) the importance-weighted upper bound on -log p(x) of each image, k draws each."""
+    """(N,) the importance-weighted upper bound on -log p(x) of each image, k draws each.
+    At most about ``DECODES`` images are decoded at once: few images a batch for a large
+    k, and the draws of one batch in chunks when k alone is larger."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
     model.eval()
-    batch = batch or max(1, 20_000 // k)
+    batch = batch or max(1, DECODES // k)
     out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for x, y in _batches(images, labels, batch, model.device, model.conditional):
             q = model.encode(x, y)
-            z = q.sample(k)  # (k, B, L)
             b = len(x)
-            xk = x.unsqueeze(0).expand(k, *x.shape).reshape(k * b, *x.shape[1:])
-            yk = None if y is None else y.repeat(k)
-            log_px = _log_px_given_z(model, z.reshape(k * b, -1), xk, yk).view(k, b)
-            log_w = log_px + q.log_prior_ratio(z)
-            out.append(-(torch.logsumexp(log_w, 0) - math.log(k)).cpu())
+            chunk = max(1, DECODES // b)
+            log_w = []
+            for j in range(0, k, chunk):
+                n = min(chunk, k - j)
+                z = q.sample(n)  # (n, B, L)
+                xk = x.unsqueeze(0).expand(n, *x.shape).reshape(n * b, *x.shape[1:])
+                yk = None if y is None else y.repeat(n)
+                log_px = _log_px_given_z(model, z.reshape(n * b, -1), xk, yk).view(n, b)
+                log_w.append(log_px + q.log_prior_ratio(z))
+            out.append(-(torch.logsumexp(torch.cat(log_w), 0) - math.log(k)).cpu())
     return torch.cat(out).double()
 
 

@@ -54,8 +54,9 @@ REWRITE = 5.0  # a waiting run's status is rewritten at least this often (its es
 WAIT_FIELDS = ("queue_position", "expected_start")  # dropped once the run has its slot
 
 
-class Cancelled(Exception):
-    """The run was cancelled while it waited."""
+class Cancelled(BaseException):
+    """The run was cancelled while it waited (a BaseException: no ``except Exception``
+    on the way swallows it)."""
 
 
 class QueueConfigError(ValueError):
@@ -81,8 +82,23 @@ def gpu_count(environ=os.environ) -> int:
         return 0
 
 
+def config_path(environ=os.environ) -> Path:
+    """The settings file, absolute: ``$LATENTLAB_CONFIG`` or ``./latentlab.toml``, from the
+    current folder of the process that asks (``core.jobs`` passes it to the queue's
+    processes, which run from the repository root)."""
+    return Path(environ.get(ENV_CONFIG) or "latentlab.toml").expanduser().absolute()
+
+
+def _cores() -> int:
+    """CPU cores this process may use (its affinity: a container's limit, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _file_settings(environ) -> dict:
-    path = Path(environ.get(ENV_CONFIG) or "latentlab.toml")
+    path = config_path(environ)
     try:
         with open(path, "rb") as f:
             table = tomllib.load(f).get("queue", {})
@@ -120,7 +136,7 @@ def settings(environ=os.environ) -> Settings:
 
     threads = pick(ENV_THREADS, "threads_per_run", 1)
     gpus = gpu_count(environ)
-    default = gpus if gpus else max(1, (os.cpu_count() or 1) // threads)
+    default = gpus if gpus else max(1, _cores() // threads)
     return Settings(pick(ENV_SLOTS, "max_runs", default), threads, gpus)
 
 
@@ -158,11 +174,16 @@ def waiting(root: Path) -> list[Run]:
 
 
 def remaining_seconds(st: dict, now: float) -> float | None:
-    """Seconds a training run still needs, from its own progress; None when unknown."""
+    """Seconds a training run still needs, from its progress since it (re)started
+    (``start_step``: the step a resumed run started from); None when unknown."""
     step, total, started = st.get("step"), st.get("total"), st.get("started_at")
-    if not all(isinstance(v, int | float) for v in (step, total, started)) or not step:
+    first = st.get("start_step") or 0
+    numbers = (step, total, started, first)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
         return None
-    return max(0.0, (now - started) / step * (total - step))
+    if step <= first:
+        return None
+    return max(0.0, (now - started) / (step - first) * (total - step))
 
 
 def expected_start(root: Path, ahead: int, slots: int, now: float) -> float | None:
@@ -173,8 +194,9 @@ def expected_start(root: Path, ahead: int, slots: int, now: float) -> float | No
     with contextlib.suppress(OSError):
         for p in Path(root).iterdir():
             if p.is_dir() and not p.name.startswith((".", "_")):
-                st = _status(Run(p))
-                if st.get("state") == "running":
+                run = Run(p)
+                st = _status(run)
+                if st.get("state") == "running" and run.busy:  # a killed one says running
                     v = remaining_seconds(st, now)
                     left.append(float("inf") if v is None else v)
     left.sort()
@@ -235,13 +257,14 @@ def wait_for_slot(run: Run, s: Settings, poll: float = POLL) -> int:
     need = st.get("memory_needed")
     queued_at = st.get("queued_at") or time.time()  # core.jobs wrote it at the spawn
     run.set_status("queued", phase="waiting", queued_at=queued_at, slots=s.slots,
-                   message="waiting for a free training slot")  # fmt: skip
+                   pid=os.getpid(), message="waiting for a free training slot")  # fmt: skip
     shown, last_write = None, 0.0
     while True:
         if run.cancel_flag.exists():
             raise Cancelled()
         line = waiting(root)
-        ahead = next((i for i, r in enumerate(line) if r.path == run.path), 0)
+        # not found (its status unreadable for a moment): behind everyone, never ahead
+        ahead = next((i for i, r in enumerate(line) if r.path == run.path), len(line))
         free = s.slots - busy_slots(root, s.slots)
         short = isinstance(need, int) and need > psutil.virtual_memory().available
         if ahead < free and not short:
@@ -291,13 +314,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def on_term(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one changes nothing
         raise Cancelled()
 
     old = signal.signal(signal.SIGTERM, on_term)
     try:
         wait_for_slot(run, s)
     except Cancelled:
-        run.set_status("cancelled", message="cancelled while waiting in the queue")
+        run.set_status("cancelled", message="cancelled while waiting in the queue",
+                       drop=("phase", *WAIT_FIELDS))  # fmt: skip
         return 0
     finally:
         signal.signal(signal.SIGTERM, old)

@@ -66,6 +66,7 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
             pid=os.getpid(),
             device=str(t.device),
             started_at=time.time(),
+            start_step=t.step,  # a resumed run starts past 0: rates count from here
             phase="training",
             message=f"training on {t.device}",
         )

@@ -109,6 +109,7 @@ def test_runs_wait_in_fifo_order_and_cancel_works_while_waiting(one_slot):
     jobs.cancel(c)  # while it waits: SIGTERM to its verified process
     assert jobs.wait(c, timeout=60)["state"] == "cancelled"
     assert c.state()["message"] == "cancelled while waiting in the queue"
+    assert not {"phase", "queue_position", "expected_start"} & set(c.status())  # out of line
     assert not c.has_checkpoint()
 
     mark.unlink()  # a goes on and finishes; then b takes the slot and pauses in turn
@@ -200,3 +201,37 @@ def test_the_train_and_runs_pages_show_the_place_and_cancel_it(one_slot, monkeyp
     assert jobs.wait(b, timeout=60)["state"] == "cancelled"
     mark.unlink()
     assert jobs.wait(a, timeout=180)["state"] == "done"
+
+
+def test_a_bad_setting_fails_the_run_with_its_sentence(tmp_path, monkeypatch):
+    """The waiting process refuses a bad LATENTLAB_MAX_RUNS: the run reads failed with the
+    sentence (the launcher writes nothing after the spawn that could hide it)."""
+    monkeypatch.setenv("LATENTLAB_MAX_RUNS", "0")
+    run = jobs.start(DIGITS, ARGS, "x", root=tmp_path / "runs")
+    st = jobs.wait(run, timeout=60)
+    assert st["state"] == "failed", st
+    assert st["message"] == (
+        "LATENTLAB_MAX_RUNS (environment) must be a whole number from 1 to 1024, got '0'."
+    )
+
+
+def test_estimates_count_live_runs_and_a_resumed_runs_own_progress(tmp_path):
+    st = {"state": "running", "step": 150, "total": 200, "started_at": 100.0, "start_step": 100}
+    assert queue.remaining_seconds(st, now=150.0) == pytest.approx(50.0)  # 50 steps in 50 s
+    assert queue.remaining_seconds({**st, "step": 100}, now=150.0) is None  # none measured yet
+    root = tmp_path / "runs"
+    dead = Run.create(new_run_config(DIGITS, ARGS), root, "killed")
+    dead.set_status("running", **{k: v for k, v in st.items() if k != "state"})
+    dead.release()  # its trainer is gone, though its status still says running
+    assert queue.expected_start(root, 0, 1, now=150.0) is None
+    live = Run.create(new_run_config(DIGITS, ARGS), root, "live")  # lock held: alive
+    live.set_status("running", **{k: v for k, v in st.items() if k != "state"})
+    assert queue.expected_start(root, 0, 1, now=150.0) == pytest.approx(200.0)
+    live.release()
+
+
+def test_the_queue_checks_memory_against_the_machine_not_the_moment():
+    from core.config import ConfigError, validate_run
+
+    with pytest.raises(ConfigError, match="is all this machine has: use a smaller model"):
+        validate_run(DIGITS, ARGS, memory_limit=1000)

@@ -116,7 +116,7 @@ def check_config(cfg) -> dict:
 
 
 _STATUS_INTS = ("epoch", "epochs", "step", "total", "pid", "queue_position", "slots",
-                "memory_needed")  # fmt: skip
+                "memory_needed", "start_step")  # fmt: skip
 _STATUS_NUMS = ("updated_at", "started_at", "queued_at", "expected_start")
 _STATUS_STRS = ("message", "device", "phase")
 
