@@ -51,6 +51,7 @@ from pathlib import Path
 import psutil
 
 from core import data as datalib
+from core import queue
 from core.embed import numba_cache_dir, use_numba_cache
 from core.metrics import KNN_TRAIN
 from core.projection_progress import Phase, Tracker, load_factor, plan, write_progress  # noqa: F401
@@ -83,7 +84,7 @@ from core.projection_views import (  # noqa: F401 - re-exported for callers of c
     umap_2d_view,
     view_dim,
 )
-from core.runs import Run, load_model
+from core.runs import Run, load_model, runs_dir
 from core.store import proc as procs
 from core.store import schema
 
@@ -275,15 +276,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.run_dir} is not a run directory (no config.json).", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore", message=".*n_jobs value.*")
-    worker = None
+    worker, waited = None, 0.0
     if args.background:
+        t0 = time.time()
+        # bounded like training (a pretrained run's views count in the server's runs folder)
+        queue.hold_view_slot(runs_dir() if run.readonly else run.path.parent)
+        waited = time.time() - t0
         import torch
 
         with contextlib.suppress(OSError):
             os.nice(NICE)
         torch.set_num_threads(1)
         worker = {"nice": os.nice(0), "threads": torch.get_num_threads()}
-    started = psutil.Process().create_time()  # the estimates count this process's imports
+    # the estimates count this process's imports, not its wait for a view slot
+    started = psutil.Process().create_time() + waited
     try:
         out = precompute(run, args.n, args.seed, [v for v in args.views.split(",") if v],
                          started_at=started, worker=worker)  # fmt: skip

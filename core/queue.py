@@ -141,8 +141,10 @@ def settings(environ=os.environ) -> Settings:
 
 
 # ----------------------------------------------------------------------------- reading
-def slot_path(root: Path, k: int) -> Path:
-    return Path(root) / QUEUE_DIR / f"slot-{k}.lock"
+def slot_path(root: Path, k: int, kind: str = "slot") -> Path:
+    """A slot's lock file: ``slot-<k>.lock`` for training, ``views-<k>.lock`` for the
+    Embeddings views a finished run starts (``hold_view_slot``)."""
+    return Path(root) / QUEUE_DIR / f"{kind}-{k}.lock"
 
 
 def busy_slots(root: Path, slots: int) -> int:
@@ -230,11 +232,11 @@ def describe(status: dict, now: float | None = None) -> str | None:
 
 
 # ----------------------------------------------------------------------------- waiting
-def take_slot(root: Path, slots: int) -> int | None:
+def take_slot(root: Path, slots: int, kind: str = "slot") -> int | None:
     """Hold a free slot (an open file descriptor kept until the process ends), or None."""
     (Path(root) / QUEUE_DIR).mkdir(parents=True, exist_ok=True)
     for k in range(slots):
-        fd = os.open(slot_path(root, k), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(slot_path(root, k, kind), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -243,6 +245,22 @@ def take_slot(root: Path, slots: int) -> int | None:
         os.set_inheritable(fd, False)
         return fd
     return None
+
+
+def hold_view_slot(root: Path, poll: float = 1.0) -> int | None:
+    """Wait for one of the ``slots`` view slots of the runs folder ``root`` and hold it for
+    the rest of the process: at most as many background Embeddings workers compute at once
+    as runs train (thirty runs finishing start thirty workers; the others wait, in no
+    particular order). None when the slots cannot be made (a read-only folder): no bound."""
+    try:
+        slots = settings().slots
+        while True:
+            fd = take_slot(root, slots, "views")
+            if fd is not None:
+                return fd
+            time.sleep(poll)
+    except (OSError, QueueConfigError):
+        return None
 
 
 def _gb(n: float) -> str:

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -235,3 +236,24 @@ def test_the_queue_checks_memory_against_the_machine_not_the_moment():
 
     with pytest.raises(ConfigError, match="is all this machine has: use a smaller model"):
         validate_run(DIGITS, ARGS, memory_limit=1000)
+
+
+def test_background_views_wait_for_a_view_slot(tiny_runs, tmp_path, monkeypatch):
+    """The Embeddings views a finished run starts are bounded like training: with every
+    view slot held, a worker waits (computes nothing) until one is free."""
+    from core import projections as proj
+    from tests.test_projections import copy_run
+
+    monkeypatch.setenv("LATENTLAB_MAX_RUNS", "1")
+    monkeypatch.setenv("LATENTLAB_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "runs").mkdir()
+    run = copy_run(tiny_runs["mlp-vae"], tmp_path / "runs")
+    held = queue.take_slot(run.path.parent, 1, "views")
+    try:
+        pid = proj.start_background(run, 100, 0, ("pca",))
+        time.sleep(3)  # an unbounded worker finishes a PCA of 100 images in this time
+        assert psutil.pid_exists(pid)
+        assert (proj.progress(run, 100) or {}).get("state") != "done"
+    finally:
+        os.close(held)
+    wait_until(lambda: (proj.progress(run, 100) or {}).get("state") == "done", 120, "views")
