@@ -15,13 +15,22 @@ from core import jobs
 from core.runs import Run, RunError
 
 
-def start_evaluation(run: Run, judge: bool = True) -> None:
-    """Start the run's evaluation in the background (or find the one running) and rerun the
-    page so that its progress shows; a refusal is one sentence."""
+def _start(run: Run, judge: bool) -> str | None:
+    """Start the run's evaluation (or find the one running); the refusal's sentence, else
+    None."""
     try:
         jobs.start_evaluation(run, judge=judge)
     except (RunError, OSError) as e:
-        st.error(f"The evaluation could not start: {md_escape(' '.join(str(e).split()))}")
+        return f"The evaluation could not start: {md_escape(' '.join(str(e).split()))}"
+    return None
+
+
+def start_evaluation(run: Run, judge: bool = True) -> None:
+    """Start the run's evaluation in the background (or find the one running) and rerun the
+    page so that its progress shows; a refusal is one sentence."""
+    problem = _start(run, judge)
+    if problem:
+        st.error(problem)
         return
     st.rerun()
 
@@ -31,12 +40,9 @@ def start_evaluation_clicked(run: Run, error_key: str, judge: bool = True) -> No
     page is drawn again, so the page's next run already shows its progress in the button's
     place. A refusal is one sentence kept in ``st.session_state[error_key]`` for the page
     to show."""
-    try:
-        jobs.start_evaluation(run, judge=judge)
-    except (RunError, OSError) as e:
-        st.session_state[error_key] = (
-            f"The evaluation could not start: {md_escape(' '.join(str(e).split()))}"
-        )
+    problem = _start(run, judge)
+    if problem:
+        st.session_state[error_key] = problem
 
 
 def evaluation_job(run: Run, state: dict | None = None) -> dict:

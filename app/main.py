@@ -14,7 +14,7 @@ import streamlit as st
 
 from app import url_state
 from app.common import all_runs, run_label, warm_up
-from app.server_args import folders_from_args
+from app.server_args import apply_once
 from app.text import md_escape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def main() -> None:
     # `streamlit run` sets sys.argv to this script and the arguments after it (AppTest and
     # other hosts leave their own argv, which is not ours to read).
     started_here = sys.argv and Path(sys.argv[0]).resolve() == Path(__file__).resolve()
-    problem = folders_from_args(sys.argv[1:]) if started_here else None
+    problem = apply_once(tuple(sys.argv[1:])) if started_here else None
     if problem:
         st.error(problem, icon=":material/error:")
         st.stop()

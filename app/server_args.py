@@ -10,6 +10,7 @@ variable already set.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from pathlib import Path
 
@@ -44,3 +45,10 @@ def folders_from_args(argv: list[str], environ=os.environ) -> str | None:
         chosen[var] = str(folder)
     environ.update(chosen)  # all or nothing
     return None
+
+
+@functools.cache
+def apply_once(argv: tuple[str, ...]) -> str | None:
+    """``folders_from_args`` on this process's environment, once per server process (the
+    entry script runs on every rerun; the arguments never change)."""
+    return folders_from_args(list(argv))

@@ -37,14 +37,12 @@ def fit_pca(x: np.ndarray, dim: int, seed: int = 0) -> PCA:
     return PCA(n_components=min(dim, x.shape[1], x.shape[0]), random_state=seed).fit(x)
 
 
-def umap_project(x: np.ndarray, dim: int = 2, seed: int = 0, n_neighbors: int = 15, on_epoch=None):
+def umap_project(x: np.ndarray, dim: int = 2, seed: int = 0, n_neighbors: int = 15):
     """UMAP of the rows of x with umap-learn's defaults (its own neighbour search on x;
-    the first call in a process also pays for numba compilation). ``on_epoch(k, total)``
-    hears of every optimisation epoch."""
+    the first call in a process also pays for numba compilation)."""
     import umap  # heavy import: only when asked
 
-    reducer = umap.UMAP(n_components=dim, n_neighbors=n_neighbors, random_state=seed,
-                        tqdm_kwds=epoch_reporter(on_epoch))  # fmt: skip
+    reducer = umap.UMAP(n_components=dim, n_neighbors=n_neighbors, random_state=seed)
     return reducer.fit_transform(x).astype(np.float32)
 
 

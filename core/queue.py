@@ -29,7 +29,6 @@ cores, one thread each avoids the 10-30x slow-down of oversubscribed cores).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import signal
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import psutil
 
-from core.runs import Run
+from core.runs import Run, list_runs
 from core.store import lock as locks
 
 QUEUE_DIR = ".queue"
@@ -163,15 +162,11 @@ def waiting(root: Path) -> list[Run]:
     ``core.jobs`` when it spawned the run, then the id): status queued, not yet past the
     queue (phase unset or waiting), and a live owner (lock held)."""
     found = []
-    with contextlib.suppress(OSError):
-        for p in Path(root).iterdir():
-            if not p.is_dir() or p.name.startswith((".", "_")):
-                continue
-            run = Run(p)
-            st = _status(run)
-            queued = st.get("state") == "queued" and "queued_at" in st
-            if queued and st.get("phase") in (None, "waiting") and run.busy:
-                found.append((float(st.get("queued_at") or 0), p.name, run))
+    for run in list_runs(root):  # the store's own listing: no links, no _ or . folders
+        st = _status(run)
+        queued = st.get("state") == "queued" and "queued_at" in st
+        if queued and st.get("phase") in (None, "waiting") and run.busy:
+            found.append((float(st.get("queued_at") or 0), run.path.name, run))
     return [r for *_, r in sorted(found, key=lambda t: (t[0], t[1]))]
 
 
@@ -193,14 +188,11 @@ def expected_start(root: Path, ahead: int, slots: int, now: float) -> float | No
     (ahead+1)-th training run is expected to finish; None when that cannot be told (more
     runs ahead than are training, or no progress measured yet)."""
     left = []
-    with contextlib.suppress(OSError):
-        for p in Path(root).iterdir():
-            if p.is_dir() and not p.name.startswith((".", "_")):
-                run = Run(p)
-                st = _status(run)
-                if st.get("state") == "running" and run.busy:  # a killed one says running
-                    v = remaining_seconds(st, now)
-                    left.append(float("inf") if v is None else v)
+    for run in list_runs(root):
+        st = _status(run)
+        if st.get("state") == "running" and run.busy:  # a killed one says running
+            v = remaining_seconds(st, now)
+            left.append(float("inf") if v is None else v)
     left.sort()
     if ahead >= min(len(left), slots) or left[ahead] == float("inf"):
         return None
@@ -284,7 +276,8 @@ def wait_for_slot(run: Run, s: Settings, poll: float = POLL) -> int:
         # not found (its status unreadable for a moment): behind everyone, never ahead
         ahead = next((i for i, r in enumerate(line) if r.path == run.path), len(line))
         free = s.slots - busy_slots(root, s.slots)
-        short = isinstance(need, int) and need > psutil.virtual_memory().available
+        free_memory = psutil.virtual_memory().available
+        short = isinstance(need, int) and need > free_memory
         if ahead < free and not short:
             fd = take_slot(root, s.slots)
             if fd is not None:
@@ -293,10 +286,7 @@ def wait_for_slot(run: Run, s: Settings, poll: float = POLL) -> int:
                 return fd
         now = time.time()
         if short:
-            message = (
-                f"waiting for memory: needs about {_gb(need)}, "
-                f"{_gb(psutil.virtual_memory().available)} free"
-            )
+            message = f"waiting for memory: needs about {_gb(need)}, {_gb(free_memory)} free"
         else:
             message = f"waiting in the queue: place {ahead + 1}, {s.slots} at once here"
         if (ahead, message) != shown or now - last_write > REWRITE:
@@ -346,7 +336,6 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, old)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(s.threads)
-    os.environ[ENV_THREADS] = str(s.threads)
     from core.train import main as train_main  # torch, only once a slot is held
 
     return train_main(argv)

@@ -19,7 +19,6 @@ which sets ``$LATENTLAB_DATA_DIR`` for the trainers it starts).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import threading
@@ -42,6 +41,7 @@ from core.data.registry import (
     default_data_dir,
     in_app,
 )
+from core.store import schema
 
 PROBE_TIMEOUT_S = 3.0
 """Seconds ``check_download`` waits for a mirror to accept a connection."""
@@ -103,9 +103,8 @@ def _clear_failure(root: Path, kind: str) -> None:
 def last_failure(root: Path, kind: str) -> str | None:
     """Why the last download of ``kind`` into ``root`` failed, or None (none recorded)."""
     try:
-        with open(failure_marker(root, kind), "rb") as fh:
-            record = json.loads(fh.read(8192))
-    except (OSError, ValueError):
+        record = schema.read_json(failure_marker(root, kind), 8192)
+    except schema.Damaged:  # missing, unreadable, too large or not JSON
         return None
     reason = record.get("reason") if isinstance(record, dict) else None
     if not isinstance(reason, str) or not reason.strip():
