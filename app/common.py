@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -216,12 +217,23 @@ def warm_up() -> None:
     threading.Thread(target=_warm, name="latentlab-warm-up", daemon=True).start()
 
 
-def _warm() -> None:
+def _warm(tries: int = 4) -> None:
+    """Import ``WARM_MODULES`` in order. An import that finds no module is tried again
+    after a pause: a host that puts the script's folder on ``sys.path`` for each run
+    (Streamlit's script runner outside ``streamlit run``, AppTest) removes it again while
+    this thread may be walking ``sys.path``, and a list that shifts under the walk can skip
+    site-packages ("No module named 'torch'", seen in CI on a slow first run)."""
     for name in WARM_MODULES:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the page that needs it shows the problem
-            return
+        for attempt in range(tries):
+            try:
+                importlib.import_module(name)
+                break
+            except ImportError:
+                if attempt == tries - 1:
+                    return  # the page that needs it shows the problem
+                time.sleep(0.5 * (attempt + 1))
+            except Exception:  # noqa: BLE001 - the page that needs it shows the problem
+                return
 
 
 def explain(markdown: str, title: str = "What am I looking at?") -> None:
