@@ -230,11 +230,12 @@ def accuracy_section(run: Run, names: list[str], image_shape) -> None:
     cond = ev.get("conditional")
     st.markdown(
         "**Conditional-sample accuracy** asks whether the model draws the class you asked "
-        "for. An independent judge (a CNN trained on the real training images, some "
-        "of them blurred so that it reads a blurry image by its shape) "
-        "classifies 1,000 prior samples per class; the score is the share it assigns to the "
-        "asked class. Read it beside the judge's own accuracy on real test images: a model "
-        "cannot look more recognisable than the judge can recognise."
+        "for. Two independent judges classify 1,000 prior samples per class; the score is the "
+        "share given the asked class. The *shipped* judge is a CNN trained on the real "
+        "training images, some of them blurred so that it reads a blurry image by its shape; "
+        "the *sharp* judge, a smaller CNN trained on the sharp images only, was fixed before "
+        "any sample was scored with it. Read each beside the judge's own accuracy on real "
+        "test images: a model cannot look more recognisable than the judge can recognise."
     )
     if not cond:
         st.info(
@@ -247,42 +248,105 @@ def accuracy_section(run: Run, names: list[str], image_shape) -> None:
         ):
             start_evaluation(run)  # in the background; its progress shows here
         return
-    c1, c2, c3 = st.columns(3)
-    c1.metric(
-        "Conditional-sample accuracy",
-        f"{cond['sample_accuracy']:.1%}",
-        help=f"{cond.get('samples_per_class', 100)} prior samples per class",
-    )
-    c2.metric(
-        "Judge accuracy on real test images",
-        f"{cond['judge_test_accuracy']:.1%}",
-        help=md_escape(judge_text(cond.get("judge", ""), image_shape)),
-    )
-    if "recon_accuracy" in cond:
-        c3.metric(
-            "Judge accuracy on its reconstructions",
-            f"{cond['recon_accuracy']:.1%}",
-            help="The model's reconstructions of the real test images, each with its true "
-            "label: what the decoder can draw. A gap between this and the sample accuracy "
-            "is where the prior puts the samples.",
-        )
+    judges = [(JUDGE_TITLES[0], cond)]
+    if cond.get("sharp"):
+        judges.append((JUDGE_TITLES[1], cond["sharp"]))
+    for col, (title, j) in zip(st.columns(len(judges)), judges, strict=True):
+        with col:
+            st.markdown(f"**{title}**")
+            c1, c2, c3 = st.columns(3)
+            c1.metric(
+                "Samples read as asked",
+                f"{j['sample_accuracy']:.1%}",
+                help=f"{j.get('samples_per_class', 100)} prior samples per class",
+            )
+            c2.metric(
+                "Real test images",
+                f"{j['judge_test_accuracy']:.1%}",
+                help=md_escape(judge_text(j.get("judge", ""), image_shape)),
+            )
+            if "recon_accuracy" in j:
+                c3.metric(
+                    "Its reconstructions",
+                    f"{j['recon_accuracy']:.1%}",
+                    help="The model's reconstructions of the real test images, each with its "
+                    "true label: what the decoder can draw. A gap between this and the sample "
+                    "accuracy is where the prior puts the samples.",
+                )
     st.caption(f"Chance level: {1 / len(names):.0%} (a model that ignored the label).")
-    per = cond.get("per_class") or []
-    if per:
-        xs = [html_escape(class_label(k, names)) for k in range(len(per))]
-        fig = go.Figure(go.Bar(x=xs, y=per, name="samples", marker_color="#1f77b4"))
-        real = cond.get("judge_per_class")
-        if real:  # what the judge scores on real images of the class: the attainable bar
-            fig.add_bar(x=xs, y=real, name="real test images", marker_color="#bbbbbb")
-        fig.update_layout(
-            height=260,
-            barmode="group",
-            # every class labelled: digits' "0".."9" would otherwise read as numbers, and
-            # plotly would label every other one
-            xaxis=dict(type="category", tickmode="array", tickvals=xs, ticktext=xs),
-            legend=dict(orientation="h", y=1.15, x=1, xanchor="right"),
-            margin=dict(l=10, r=10, t=30, b=10),
-            yaxis=dict(range=[0, 1], tickformat=".0%"),
-            title=dict(text="per class", font=dict(size=13)),
+    xs = [html_escape(class_label(k, names)) for k in range(len(names))]
+    bars = [(f"samples · {t.split()[0].lower()} judge", j.get("per_class"), c)
+            for (t, j), c in zip(judges, ("#1f77b4", "#ff7f0e"), strict=False)]  # fmt: skip
+    bars += [(f"real · {t.split()[0].lower()} judge", j.get("judge_per_class"), c)
+             for (t, j), c in zip(judges, ("#bbbbbb", "#dddddd"), strict=False)]  # fmt: skip
+    per_class_chart([b for b in bars if b[1]], xs, "cd_acc_chart", "per class")
+    swap_and_variety(cond, xs)
+
+
+JUDGE_TITLES = ("Shipped judge", "Sharp judge")
+
+
+def per_class_chart(bars, xs: list[str], key: str, title: str, line: float | None = None):
+    """Grouped bars per class, each (name, values, colour); ``line`` a dashed reference."""
+    if not bars:
+        return
+    fig = go.Figure()
+    for name, values, colour in bars:
+        fig.add_bar(x=xs, y=values, name=name, marker_color=colour)
+    if line is not None:
+        fig.add_hline(y=line, line_dash="dash", line_color="#888888")
+    top = max([1.0] + [max(v) for _, v, _ in bars if v])
+    fig.update_layout(
+        height=260,
+        barmode="group",
+        # every class labelled: digits' "0".."9" would otherwise read as numbers, and
+        # plotly would label every other one
+        xaxis=dict(type="category", tickmode="array", tickvals=xs, ticktext=xs),
+        legend=dict(orientation="h", y=1.15, x=1, xanchor="right"),
+        margin=dict(l=10, r=10, t=30, b=10),
+        yaxis=dict(range=[0, top * 1.05], tickformat=".0%"),
+        title=dict(text=title, font=dict(size=13)),
+    )
+    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+
+
+def swap_and_variety(cond: dict, xs: list[str]) -> None:
+    """Does the label steer the decoder (class swap read by both judges), and do samples of
+    one label differ as much as real images of it do (variety)?"""
+    swap, variety = cond.get("swap"), cond.get("variety")
+    if not swap or not variety:
+        st.info("Class swap and sample variety are not in this evaluation yet: evaluate the "
+                "run again to add them.")  # fmt: skip
+        return
+    st.markdown(
+        "**Class swap**: each test image is encoded with its own label, and its code is "
+        "decoded with every other label. The share the judges read as the *new* label says "
+        "whether the label steers the decoder; the share still read as the old label says "
+        "the code, not the label, holds the class."
+    )
+    sharp = cond.get("sharp") or {}
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Read as the new label · shipped judge", f"{swap['accuracy']:.1%}")
+    if sharp.get("swap"):
+        c2.metric("Read as the new label · sharp judge", f"{sharp['swap']['accuracy']:.1%}")
+    c3.metric("Still read as the old label", f"{swap['kept_old']:.1%}")
+    moved = cond.get("swap_moved")
+    if moved and abs(moved["accuracy"] - swap["accuracy"]) > 0.005:
+        st.caption(
+            f"This model has a prior per label: with the code first moved to the same place "
+            f"in the new label's Gaussian (what the Class swap tab draws), the shipped judge "
+            f"reads the new label {moved['accuracy']:.1%} of the time. The label alone "
+            f"steers {swap['accuracy']:.1%}."
         )
-        st.plotly_chart(fig, key="cd_acc_chart", config={"displayModeBar": False})
+    st.markdown(
+        "**Sample variety**: the mean distance between two samples of a label over that "
+        "between two real test images of it. 100% is as varied as real images; a prior "
+        "that has collapsed draws near copies."
+    )
+    c1, c2, _ = st.columns(3)
+    c1.metric("Variety, mean over labels", f"{variety['ratio']:.0%}")
+    c2.metric("Lowest label", f"{variety['lowest']:.0%}")
+    per_class_chart(
+        [("samples / real images", variety["per_class"], "#2ca02c")], xs, "cd_variety_chart",
+        "variety per class (dashed: real images)", line=1.0,
+    )  # fmt: skip

@@ -7,9 +7,10 @@ figure read by it alone could be tuned to it. The sharp judge's recipe below was
 down (here and in REPRODUCTION.md) before any model's sample was scored with it, and is not
 changed after: a smaller CNN, trained only on the sharp real training images.
 
-Class swap: encode a test image with its own label a, keep its code (moved by
-``model.carry_z``, which is z itself for a prior that ignores the label) and decode it with
-every other label b; a judge that reads b says the label steers the decoder.
+Class swap: encode a test image with its own label a, keep its code and decode it with every
+other label b; a judge that reads b says the label steers the decoder. (Moved by
+``model.carry_z`` first, as the Conditional page does, a per-label prior's code also
+carries the class; ``move=True`` measures that.)
 
 Variety: the mean pairwise Euclidean distance between samples of one label over that
 between real test images of that label. 1 is as varied as real images; a prior that has
@@ -88,8 +89,7 @@ def train_sharp_judge(train, seed: int = 1, device="cpu") -> SharpJudge:
 
 def sharp_judge_file_name(train) -> str:
     key = hashlib.sha1(
-        (SHARP_RECIPE + json.dumps(train.describe())).encode()
-        + train.images[:64].numpy().tobytes()
+        (SHARP_RECIPE + json.dumps(train.describe())).encode() + train.images[:64].numpy().tobytes()
     ).hexdigest()[:10]
     return f"sharp-{train.name.replace(':', '_').replace('/', '_')}-{len(train)}-{key}.pt"
 
@@ -113,17 +113,30 @@ def get_sharp_judge(train, cache_dir: Path | None, device="cpu") -> SharpJudge:
     return judge
 
 
+def _need_conditional(model) -> None:
+    if not model.conditional:
+        raise ValueError(
+            "This model is not conditional: it was trained without labels, so there is no "
+            "label to swap or sample by; pick a conditional run."
+        )
+
+
 def _per_class_pick(labels: torch.Tensor, c: int, n: int, g: torch.Generator) -> torch.Tensor:
     idx = torch.nonzero(labels == c).flatten()
     return idx[torch.randperm(len(idx), generator=g)[:n]]
 
 
 @torch.no_grad()
-def class_swap_accuracy(model, test, judge, per_class: int = 100, seed: int = 0) -> dict:
+def class_swap_accuracy(
+    model, test, judge, per_class: int = 100, seed: int = 0, move: bool = False
+) -> dict:
     """For ``per_class`` test images of each label a: encode with a, decode the code with
     every other label b, and count the decodings the judge reads as b ("per_class": by the
     new label b) and as the old label a ("kept_old": the code, not the label, held the
-    class)."""
+    class). The code is kept as it is: the label alone must steer the decoder. ``move``
+    first moves it by ``model.carry_z`` (under a per-label prior, to the same place
+    relative to b's Gaussian: what the Conditional page's class swap shows)."""
+    _need_conditional(model)
     model.eval()
     k = model.num_classes
     g = torch.Generator().manual_seed(seed)
@@ -141,7 +154,8 @@ def class_swap_accuracy(model, test, judge, per_class: int = 100, seed: int = 0)
             if b == a:
                 continue
             yb = torch.full((len(idx),), b, device=model.device)
-            pred = judge.predict(model.decode(model.carry_z(z, ya, yb), yb).cpu())
+            zb = model.carry_z(z, ya, yb) if move else z
+            pred = judge.predict(model.decode(zb, yb).cpu())
             hits[b] += float((pred == b).sum())
             counts[b] += len(idx)
             kept.append(float((pred == a).float().mean()))
@@ -162,6 +176,7 @@ def _mean_pairwise(x: torch.Tensor) -> float:
 def sample_variety(model, test, per_class: int = 200, seed: int = 0) -> dict:
     """Per label: mean pairwise distance of ``per_class`` samples over that of as many real
     test images of the label (1 = as varied as real images)."""
+    _need_conditional(model)
     model.eval()
     g = torch.Generator().manual_seed(seed)
     ratios = []

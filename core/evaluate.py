@@ -23,7 +23,10 @@ Protocol (all on the test split, z = the posterior mean):
   an independent CNN judge, trained on the real training images (about half of them
   blurred: ``core.metrics.train_judge`` says why), assigns to the asked label, beside the
   judge's own accuracy on the real test images (overall and per class) and on the model's
-  reconstructions of them (``recon_accuracy``).
+  reconstructions of them (``recon_accuracy``); the same read by the second ("sharp")
+  judge, fixed before any sample was scored with it (``core.conditional_eval``); class swap
+  (an image's code decoded with every other label, judged by the new label) by both
+  judges; and sample variety per class (pairwise distance of samples over real images).
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ import torch
 
 from core import data as datalib
 from core import likelihood
+from core.conditional_eval import (
+    SHARP_DESCRIPTION,
+    class_swap_accuracy,
+    get_sharp_judge,
+    sample_variety,
+)
 from core.config import pick_device
 from core.embed import fit_pca, flatten, model_embedding
 from core.losses import parse_loss, reconstruction_terms, ssim_padded_per_image, ssim_per_image
@@ -199,31 +208,47 @@ def evaluate(
             model, train, stored, x_all, y_all, emb_te, dim, knn_draws
         )
 
-    # ---- conditional-sample accuracy
+    # ---- conditional-sample accuracy, read by two judges; class swap; sample variety
     if cond and judge:
         cache = Path(data_dir or datalib.default_data_dir()) / "judges"
-        j = get_judge(train, cache)
-        acc = conditional_sample_accuracy(model, j, model.num_classes, per_class)
         recon_all = torch.cat(recons)
-        hit = (j.predict(test.images) == test.labels).float()
-        real = [float(hit[test.labels == c].mean()) for c in range(model.num_classes)]
+        j = get_judge(train, cache)
         res["conditional"] = {
-            "sample_accuracy": round(acc["accuracy"], 4),
-            "per_class": [round(v, 3) for v in acc["per_class"]],
-            "samples_per_class": per_class,
-            "judge_test_accuracy": round(float(hit.mean()), 4),
-            # the judge on the real test images of each class: the bar a sample is held to
-            "judge_per_class": [round(v, 3) for v in real],
-            # the judge on the model's own reconstructions of the test images (true labels):
-            # what the decoder can draw, apart from where the prior puts the samples
-            "recon_accuracy": round(float((j.predict(recon_all) == test.labels).float().mean()), 4),
+            **_judged(model, j, test, recon_all, per_class),
             "judge": JUDGE_DESCRIPTION,
+            "swap": class_swap_accuracy(model, test, j),
+            "swap_moved": class_swap_accuracy(model, test, j, move=True),
+            "variety": sample_variety(model, test),
+        }
+        sharp = get_sharp_judge(train, cache)
+        res["conditional"]["sharp"] = {
+            **_judged(model, sharp, test, recon_all, per_class),
+            "judge": SHARP_DESCRIPTION,
+            "swap": class_swap_accuracy(model, test, sharp),
+            "swap_moved": class_swap_accuracy(model, test, sharp, move=True),
         }
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if save and Path(target).is_dir():
         out = Run(Path(target)).cache_dir / "evaluation.json"
         atomic.write_json(out, res)
     return res
+
+
+def _judged(model, judge, test, recon_all, per_class: int) -> dict:
+    """One judge's reading: the share of label-conditioned samples it gives the asked
+    label (overall, per class), its own accuracy on the real test images (the bar a sample
+    is held to) and on the model's reconstructions of them (what the decoder can draw)."""
+    acc = conditional_sample_accuracy(model, judge, model.num_classes, per_class)
+    hit = (judge.predict(test.images) == test.labels).float()
+    real = [float(hit[test.labels == c].mean()) for c in range(model.num_classes)]
+    return {
+        "sample_accuracy": round(acc["accuracy"], 4),
+        "per_class": [round(v, 3) for v in acc["per_class"]],
+        "samples_per_class": per_class,
+        "judge_test_accuracy": round(float(hit.mean()), 4),
+        "judge_per_class": [round(v, 3) for v in real],
+        "recon_accuracy": round(float((judge.predict(recon_all) == test.labels).float().mean()), 4),
+    }
 
 
 def _knn_snakers4(model, train, stored, x_test, y_test, emb_test, dim, draws) -> dict | None:

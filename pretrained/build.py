@@ -7,7 +7,7 @@ training time) beside the checkpoint, then writes the bundled Fashion-MNIST test
 (samples/fashion-mnist-test-2000.npz) that lets the app run with no dataset download.
 
 ``--only NAME [NAME ...]`` rebuilds some entries; ``--list`` prints the recipes;
-``--judge`` retrains the shipped Fashion-MNIST judge (judges/), which a full rebuild also
+``--judge`` retrains the shipped Fashion-MNIST judges (judges/), which a full rebuild also
 does first. The UMAP views the entries ship for the Embeddings page come from
 ``pretrained/ship_projections.py`` (they depend on the dataset only, so rebuilding an
 entry keeps them valid). On two CPU cores the whole zoo takes about half an hour (the
@@ -169,21 +169,27 @@ def build_sample(n: int = 2000) -> None:
     )
 
 
-def build_judge() -> Path:
-    """Train the Fashion-MNIST judge (core.metrics.train_judge, ~8 minutes on two CPU cores)
-    and ship it in judges/, where core.metrics.get_judge looks first."""
+def build_judge(which: str = "judge") -> Path:
+    """Train a Fashion-MNIST judge and ship it in judges/, where the evaluation looks
+    first: "judge" (core.metrics.train_judge, ~8 minutes on two CPU cores) or "sharp"
+    (core.conditional_eval.train_sharp_judge, ~2 minutes)."""
+    from core.conditional_eval import sharp_judge_file_name, train_sharp_judge
     from core.metrics import SHIPPED_JUDGES, judge_file_name, train_judge
 
+    name_of, trainer = {
+        "judge": (judge_file_name, train_judge),
+        "sharp": (sharp_judge_file_name, train_sharp_judge),
+    }[which]
     train_split = datalib.load(F, "train")
-    dest = SHIPPED_JUDGES / judge_file_name(train_split)
+    dest = SHIPPED_JUDGES / name_of(train_split)
     dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    state = train_judge(train_split).state_dict()
+    state = trainer(train_split).state_dict()
     atomic.write_with(dest, lambda tmp: torch.save(state, tmp))
-    for old in dest.parent.glob(f"judge-{F}-*.pt"):  # an older recipe's judge, once replaced
+    for old in dest.parent.glob(f"{which}-{F}-*.pt"):  # an older recipe's judge, once replaced
         if old != dest:
             old.unlink()
-    print(f"judge: {time.perf_counter() - t0:.0f} s -> {dest.relative_to(HERE)}")
+    print(f"{which}: {time.perf_counter() - t0:.0f} s -> {dest.relative_to(HERE)}")
     return dest
 
 
@@ -195,7 +201,7 @@ def main() -> int:
     p.add_argument(
         "--judge",
         action="store_true",
-        help="(re)train the shipped Fashion-MNIST judge of conditional samples, then stop",
+        help="(re)train the shipped Fashion-MNIST judges of conditional samples, then stop",
     )
     p.add_argument(
         "--rescore",
@@ -204,7 +210,8 @@ def main() -> int:
     )
     a = p.parse_args()
     if a.judge:
-        build_judge()
+        build_judge("judge")
+        build_judge("sharp")
         return 0
     if a.rescore:
         for n in a.only or list(RECIPES):
@@ -222,8 +229,9 @@ def main() -> int:
             return 2
     if not a.no_sample and a.only is None:
         build_sample()
-    if a.only is None:  # the conditional entries are scored with it
-        build_judge()
+    if a.only is None:  # the conditional entries are scored with them
+        build_judge("judge")
+        build_judge("sharp")
     for n in names:
         card = build(n)
         m = card["metrics"]

@@ -62,7 +62,7 @@ def test_one_click_from_a_plain_run_to_a_conditional_model(
                 page.wait_for_function(f"({TICKS_JS})().length >= 10", timeout=60_000)
                 assert page.evaluate(TICKS_JS) == [str(k) for k in range(10)]
                 # the judge's blur, in pixels of these 8 x 8 digits (its help tooltip)
-                judge = page.get_by_test_id("stMetric").filter(has_text="Judge accuracy on real")
+                judge = page.get_by_test_id("stMetric").filter(has_text="Real test images").first
                 judge.get_by_test_id("stTooltipHoverTarget").hover()
                 tip = page.get_by_text("sigma up to 0.43 px of these 8 × 8 images")
                 tip.wait_for(timeout=10_000)

@@ -82,13 +82,21 @@ def test_a_plain_run_opens_a_pretrained_conditional_model_in_one_click(
 def test_digits_accuracy_chart_names_every_class(runs_env, zoo_conditional):
     run = digits_one(zoo_conditional)
     at = open_conditional(run.id)
-    [chart] = at.get("plotly_chart")
-    layout = json.loads(chart.proto.spec)["layout"]
+    accuracy, variety = at.get("plotly_chart")
     digits = [str(k) for k in range(10)]
-    assert layout["xaxis"]["type"] == "category"
-    assert layout["xaxis"]["tickvals"] == digits and layout["xaxis"]["ticktext"] == digits
-    bars = json.loads(chart.proto.spec)["data"]
-    assert [b["x"] for b in bars] == [digits, digits]  # samples and real test images
+    for chart in (accuracy, variety):
+        layout = json.loads(chart.proto.spec)["layout"]
+        assert layout["xaxis"]["type"] == "category"
+        assert layout["xaxis"]["tickvals"] == digits and layout["xaxis"]["ticktext"] == digits
+    bars = json.loads(accuracy.proto.spec)["data"]
+    # samples and real test images, each read by the shipped and the sharp judge
+    assert [b["name"] for b in bars] == [
+        "samples · shipped judge", "samples · sharp judge",
+        "real · shipped judge", "real · sharp judge",
+    ]  # fmt: skip
+    assert all(b["x"] == digits for b in bars)
+    cond = run.evaluation()["conditional"]
+    assert json.loads(variety.proto.spec)["data"][0]["y"] == cond["variety"]["per_class"]
 
 
 def test_judge_blur_is_told_in_pixels_of_the_runs_images(runs_env, zoo_conditional):
@@ -96,7 +104,7 @@ def test_judge_blur_is_told_in_pixels_of_the_runs_images(runs_env, zoo_condition
     stored = run.evaluation()["conditional"]["judge"]
     assert "1.5 px of 28" in stored  # the recipe's words, for 28-pixel images
     at = open_conditional(run.id)
-    judge = next(m for m in at.metric if m.label == "Judge accuracy on real test images")
+    judge = next(m for m in at.metric if m.label == "Real test images")
     shown = plain(judge.help)
     assert "sigma up to 0.43 px of these 8 × 8 images" in shown
     assert "28" not in shown

@@ -1,0 +1,82 @@
+"""The second judge, class swap and sample variety on the shipped digits CVAE, and on copies
+of it whose decoder is cut off from z or from the label: a decoder that cannot see the
+label cannot pass a class swap; one that cannot see z draws one image a label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import data as datalib
+from core.conditional_eval import (
+    class_swap_accuracy,
+    get_sharp_judge,
+    sample_variety,
+    sharp_judge_file_name,
+)
+from core.runs import load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+CVAE = ROOT / "pretrained" / "digits-cvae-l2" / "checkpoint.pt"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datalib.load("digits", "train"), datalib.load("digits", "test")
+
+
+@pytest.fixture(scope="module")
+def sharp(digits, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("judges")
+    judge = get_sharp_judge(digits[0], cache)
+    assert (cache / sharp_judge_file_name(digits[0])).exists()
+    return judge, cache
+
+
+def cut(part: str):
+    """The shipped digits CVAE with the decoder's first-layer weights from z ("z") or from
+    the one-hot label ("label") set to zero: that input no longer reaches the picture."""
+    model, _ = load_model(CVAE)
+    w = model.decoder.net[0].weight  # (hidden, latent_dim + num_classes)
+    with torch.no_grad():
+        if part == "z":
+            w[:, : model.latent_dim] = 0
+        else:
+            w[:, model.latent_dim :] = 0
+    return model.eval()
+
+
+def test_the_sharp_judge_reads_real_digits_and_is_cached(digits, sharp):
+    train, test = digits
+    judge, cache = sharp
+    acc = float((judge.predict(test.images) == test.labels).float().mean())
+    assert acc >= 0.9, acc
+    again = get_sharp_judge(train, cache)  # loaded from the cache, not trained again
+    assert torch.equal(again.predict(test.images), judge.predict(test.images))
+
+
+def test_a_decoder_that_cannot_see_the_label_fails_the_class_swap(digits, sharp):
+    test, judge = digits[1], sharp[0]
+    blind = class_swap_accuracy(cut("label"), test, judge)
+    seeing = class_swap_accuracy(cut("z"), test, judge)
+    assert len(blind["per_class"]) == 10
+    assert blind["accuracy"] < 0.3 < 0.8 < seeing["accuracy"], (blind, seeing)
+    assert blind["kept_old"] > blind["accuracy"]  # the code still draws the old class
+
+
+def test_samples_that_ignore_z_have_no_variety(digits):
+    test = digits[1]
+    none = sample_variety(cut("z"), test)
+    full = sample_variety(load_model(CVAE)[0].eval(), test)
+    assert none["ratio"] < 0.01, none
+    assert len(full["per_class"]) == 10 and full["ratio"] > 10 * none["ratio"], full
+
+
+def test_swap_and_variety_refuse_a_model_without_labels(digits, sharp):
+    model, _ = load_model(ROOT / "pretrained" / "digits-mlp-vae-2d" / "checkpoint.pt")
+    for measure in (lambda: class_swap_accuracy(model, digits[1], sharp[0]),
+                    lambda: sample_variety(model, digits[1])):  # fmt: skip
+        with pytest.raises(ValueError, match="not conditional: it was trained without labels"):
+            measure()
