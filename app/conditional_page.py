@@ -202,7 +202,15 @@ def class_swap_section(model, test, names: list[str], label: int) -> None:
         st.image(
             big_png(test.images[idx], 112), width=84, caption=f"#{idx} · {md_escape(names[own])}"
         )
-    res = ex.class_swap(model, test.images[int(idx)], own)
+    keep = st.toggle(
+        "Keep the code as it is",
+        key="cd_swap_keep",
+        help="Off: under a prior per label, the code is first moved to the same place in "
+        "each label's Gaussian, so the code carries the class too. On: the same code under "
+        "every label, so only the label can change the class. A model whose prior ignores "
+        "the label draws the same either way.",
+    )
+    res = ex.class_swap(model, test.images[int(idx)], own, move=not keep)
     scale = max(1, 64 // model.image_shape[-1])
     arr = ex.sprite(res["images"], len(names), pad=2)
     png = ex.png_bytes(arr, scale)
@@ -213,7 +221,8 @@ def class_swap_section(model, test, names: list[str], label: int) -> None:
     )
     st.caption(
         f"The image is encoded with its own label ({md_escape(names[own])}); its latent z is "
-        "then decoded under every label. ▸ marks its own class."
+        "then decoded under every label. ▸ marks its own class. The Sample accuracy tab says "
+        "how often judges read the new label."
     )
     st.download_button(
         "Download PNG",

@@ -354,8 +354,10 @@ def class_z_grid(model, n_z: int, seed: int = 0) -> torch.Tensor:
 
 
 @torch.no_grad()
-def class_swap(model, x: torch.Tensor, label: int) -> dict:
-    """Encode one image with its own label, then decode its latent under every label.
+def class_swap(model, x: torch.Tensor, label: int, move: bool = True) -> dict:
+    """Encode one image with its own label, then decode its latent under every label
+    (``move``: first moved by ``model.carry_z`` to the same place under each label's prior,
+    which changes it only for a model whose prior depends on the label).
 
     Returns:
         {"latent": (L,), "images": (num_classes, C, H, W), row c decoded with label c}.
@@ -363,8 +365,9 @@ def class_swap(model, x: torch.Tensor, label: int) -> dict:
     _check_conditional(model, label)
     latent = place_image(model, x, label)["latent"]
     k = model.num_classes
-    zs = torch.as_tensor(np.tile(latent, (k, 1)), dtype=torch.float32)
-    zs = model.carry_z(zs, label, torch.arange(k)).cpu().numpy()  # a class prior moves it
+    zs = np.tile(latent, (k, 1)).astype(np.float32)
+    if move:  # a class prior moves it
+        zs = model.carry_z(torch.as_tensor(zs), label, torch.arange(k)).cpu().numpy()
     images = decode_points(model, zs, torch.arange(k))
     return {"latent": latent, "images": images}
 

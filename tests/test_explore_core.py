@@ -378,6 +378,10 @@ def test_conditional_helpers():
         moved = m.decode(latent + torch.tensor([2.0, -2.0]), torch.tensor([5]))[0]
     torch.testing.assert_close(swap["images"][3], again)
     torch.testing.assert_close(swap["images"][5], moved)
+    kept = ex.class_swap(m, torch.rand(1, 8, 8), 3, move=False)  # the same code, new label
+    with torch.no_grad():
+        same = m.decode(torch.as_tensor(kept["latent"])[None], torch.tensor([5]))[0]
+    torch.testing.assert_close(kept["images"][5], same)
     with pytest.raises(ValueError, match="not conditional"):
         ex.class_z_grid(tiny("mlp-vae", latent_dim=2), 2)
     with pytest.raises(ValueError, match="0..9"):
