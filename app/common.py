@@ -36,10 +36,17 @@ def runs_root() -> Path:
     return runs_dir()
 
 
+# The zoo entry a session opens when the user has no run of their own: the 2-D latent
+# whose whole plane can be scrubbed (otherwise the entry built last would open).
+FIRST_PRETRAINED = "fmnist-mlp-vae-2d"
+
+
 def all_runs() -> list[Run]:
-    """User runs (newest first), then the pretrained zoo (read-only); damaged runs too
-    (``Run.state()`` says so; the Runs page offers to delete or repair them)."""
-    return list_runs(runs_root()) + list_runs(PRETRAINED_DIR)
+    """User runs (newest first), then the pretrained zoo (read-only), ``FIRST_PRETRAINED``
+    first; damaged runs too (``Run.state()`` says so; the Runs page offers to delete or
+    repair them)."""
+    zoo = sorted(list_runs(PRETRAINED_DIR), key=lambda r: r.path.name != FIRST_PRETRAINED)
+    return list_runs(runs_root()) + zoo
 
 
 def usable_runs() -> list[Run]:

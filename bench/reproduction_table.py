@@ -42,6 +42,34 @@ def main() -> None:
             fmt(cond.get("judge_test_accuracy")),
         ]  # fmt: skip
         print("| " + " | ".join(str(v) for v in row) + " |")
+    conditional_tables()
+
+
+def conditional_tables() -> None:
+    """Per class, for each conditional entry: samples and real test images read by both
+    judges, class swap (the label alone) by both, and sample variety."""
+    for card_path in sorted(ZOO.glob("*/card.json")):
+        c = json.loads(card_path.read_text())
+        cond = c["metrics"].get("conditional")
+        if not cond or "sharp" not in cond:
+            continue
+        config = json.loads((card_path.parent / "config.json").read_text())
+        names = config["dataset"].get("class_names") or list(range(len(cond["per_class"])))
+        sharp = cond["sharp"]
+        rows = [
+            ("samples, shipped judge", cond["per_class"]),
+            ("samples, sharp judge", sharp["per_class"]),
+            ("real test images, shipped judge", cond["judge_per_class"]),
+            ("real test images, sharp judge", sharp["judge_per_class"]),
+            ("swap, shipped judge", cond["swap"]["per_class"]),
+            ("swap, sharp judge", sharp["swap"]["per_class"]),
+            ("variety (samples / real)", cond["variety"]["per_class"]),
+        ]
+        print(f"\n`{c['name']}`, per class:\n")
+        print("| | " + " | ".join(names) + " |")
+        print("|" + "---|" * (len(names) + 1))
+        for label, values in rows:
+            print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
 
 
 if __name__ == "__main__":

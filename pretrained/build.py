@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -63,6 +64,14 @@ RECIPES: dict[str, tuple[dict, dict, str]] = {
         {"latent_dim": 10, "hidden_dim": 500},
         "DLA_interview's CVAE (784+10-500-10): sample any class by label",
     ),
+    "fmnist-conv-cvae-l10": (
+        dict(
+            dataset=F, model="conv-vae", epochs=30, batch_size=512, lr=1e-3, seed=42, kl_weight=2.0
+        ),
+        {"latent_dim": 10, "conditional": True, "class_prior": False},
+        "conv CVAE with a prior that ignores the label, so the label steers the decoder: "
+        "class swap works (REPRODUCTION.md says why, and how beta = 2 was chosen)",
+    ),  # fmt: skip
     "fmnist-ae-l10": (
         dict(dataset=F, model="ae", epochs=5, batch_size=128),
         {"latent_dim": 10, "hidden_dim": 400},
@@ -98,13 +107,22 @@ SAMPLE = HERE / "samples" / "fashion-mnist-test-2000.npz"
 
 
 def command(cfg: dict, margs: dict) -> str:
-    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in {**cfg, **margs}.items())
+    def flag(k: str, v) -> str:
+        k = k.replace("_", "-")
+        if isinstance(v, bool):  # the CLI's switches: --conditional / --no-class-prior
+            return f"--{k}" if v else f"--no-{k}"
+        return f"--{k} {v}"
+
+    flags = " ".join(flag(k, v) for k, v in {**cfg, **margs}.items())
     return f"python -m core.train {flags}"
 
 
 def build(name: str) -> dict:
     cfg_d, margs, about = RECIPES[name]
     dest = HERE / name
+    # no UMAP worker at run end: it would write into the temporary run folder (copied
+    # half-done below); the shipped views come from ship_projections.py
+    os.environ["LATENTLAB_PRECOMPUTE_VIEWS"] = "0"
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         run = train(TrainConfig(**cfg_d), margs, name=name, root=tmp, progress=True)

@@ -22,7 +22,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from app.common import WARM_MODULES, run_label
+from app.common import FIRST_PRETRAINED, WARM_MODULES, run_label
 from app.train_form import DATASET_DEFAULTS, check, model_defaults, model_knobs
 from core import data as datalib
 from core import jobs
@@ -665,6 +665,13 @@ def test_the_warm_up_imports_the_model_pages_modules_after_home(runs_env):
     out = home_alone(runs_env, warm=True)
     assert out["titles"][:1] == ["Latent lab"]
     assert out["warmed"] == list(WARM_MODULES)
+
+
+def test_a_fresh_lab_opens_the_2d_entry_whose_plane_can_be_scrubbed(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    out = home_alone(runs)
+    assert out["run_id"] == FIRST_PRETRAINED == "fmnist-mlp-vae-2d"
 
 
 def test_a_run_link_with_no_runs_at_all(tmp_path):

@@ -63,7 +63,8 @@ def test_a_plain_run_opens_a_pretrained_conditional_model_in_one_click(
     assert set(offered) == set(zoo_conditional)  # every conditional model of the zoo
     for run_id, label in offered.items():
         run = zoo_conditional[run_id]
-        assert label == f"{run.name} (cvae on {run.config()['train']['dataset']})"
+        train = run.config()["train"]
+        assert label == f"{run.name} ({train['model']} on {train['dataset']})"
     links = [link.proto.label for link in at.get("page_link")]
     assert "Train a conditional VAE (cvae)" in links  # training one is still offered
 
