@@ -139,7 +139,7 @@ def build(name: str) -> dict:
         if dest.exists():
             shipped = {f.name: f.read_bytes() for f in (dest / "cache").glob("proj-umap-*")}
             shutil.rmtree(dest)
-        shutil.copytree(run.path, dest)
+        shutil.copytree(run.path, dest, ignore=shutil.ignore_patterns(".*lock"))  # no locks
         (dest / "cache").mkdir(exist_ok=True)
         for fname, data in shipped.items():
             (dest / "cache" / fname).write_bytes(data)
