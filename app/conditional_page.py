@@ -265,7 +265,7 @@ def accuracy_section(run: Run, names: list[str], image_shape) -> None:
             st.markdown(f"**{title}**")
             c1, c2, c3 = st.columns(3)
             c1.metric(
-                "Samples read as asked",
+                "Samples as asked",
                 f"{j['sample_accuracy']:.1%}",
                 help=f"{j.get('samples_per_class', 100)} prior samples per class",
             )
@@ -338,7 +338,7 @@ def swap_and_variety(cond: dict, xs: list[str]) -> None:
     c1.metric("Read as the new label · shipped judge", f"{swap['accuracy']:.1%}")
     if sharp.get("swap"):
         c2.metric("Read as the new label · sharp judge", f"{sharp['swap']['accuracy']:.1%}")
-    c3.metric("Still read as the old label", f"{swap['kept_old']:.1%}")
+    c3.metric("Still the old label · shipped judge", f"{swap['kept_old']:.1%}")
     moved = cond.get("swap_moved")
     if moved and abs(moved["accuracy"] - swap["accuracy"]) > 0.005:
         st.caption(

@@ -123,3 +123,34 @@ def test_judge_text_scales_the_blur(shape, words):
     text = "CNN, about half of them blurred (sigma up to 1.5 px of 28)"
     assert judge_text(text, shape) == f"CNN, about half of them blurred ({words})"
     assert judge_text("a judge of another recipe", shape) == "a judge of another recipe"
+
+
+def swap_urls(at) -> list[str]:
+    """The class swap row's pictures (captions are the class names, ▸ on its own)."""
+    return [
+        i.url
+        for img in at.get("image")
+        for i in img.proto.imgs
+        if re.fullmatch(r"(▸ )?\d", i.caption)
+    ]
+
+
+def test_the_swap_and_variety_figures_and_the_keep_the_code_toggle(runs_env, zoo_conditional):
+    """The accuracy tab shows the evaluation's class swap and variety; on the digits CVAE,
+    whose prior is per label, keeping the code as it is draws another row than moving it
+    with the label's Gaussian."""
+    run = digits_one(zoo_conditional)
+    cond = run.evaluation()["conditional"]
+    at = open_conditional(run.id)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Read as the new label · shipped judge"] == f"{cond['swap']['accuracy']:.1%}"
+    sharp = cond["sharp"]["swap"]["accuracy"]
+    assert shown["Read as the new label · sharp judge"] == f"{sharp:.1%}"
+    assert shown["Variety, mean over labels"] == f"{cond['variety']['ratio']:.0%}"
+    moved = swap_urls(at)
+    assert len(moved) == 10
+    at.toggle(key="cd_swap_keep").set_value(True).run()
+    assert not at.exception
+    kept = swap_urls(at)
+    assert len(kept) == 10 and kept[0] == moved[0]  # its own label: the same code
+    assert kept[1:] != moved[1:]

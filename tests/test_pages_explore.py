@@ -503,7 +503,7 @@ def test_conditional_page_on_a_conditional_run(tiny_runs, runs_env, media):
     if ev is None or "conditional" not in ev:
         assert "Compute it" in labels(at, "button")
     else:
-        m = [m for m in at.metric if m.label == "Samples read as asked"][0]  # shipped judge
+        m = [m for m in at.metric if m.label == "Samples as asked"][0]  # shipped judge
         assert m.value == f"{ev['conditional']['sample_accuracy']:.1%}"
 
 
@@ -540,9 +540,9 @@ def test_conditional_sample_accuracy_is_computed_on_demand(tiny_runs, runs_env):
     assert not at.exception
     cond = tiny_runs["cvae"].evaluation()["conditional"]
     shown = [(m.label, m.value) for m in at.metric]
-    assert ("Samples read as asked", f"{cond['sample_accuracy']:.1%}") == shown[0]
+    assert ("Samples as asked", f"{cond['sample_accuracy']:.1%}") == shown[0]
     assert ("Real test images", f"{cond['judge_test_accuracy']:.1%}") == shown[1]
     sharp = cond["sharp"]
-    assert ("Samples read as asked", f"{sharp['sample_accuracy']:.1%}") in shown[3:]
+    assert ("Samples as asked", f"{sharp['sample_accuracy']:.1%}") in shown[3:]
     assert ("Read as the new label · shipped judge", f"{cond['swap']['accuracy']:.1%}") in shown
     assert "Chance level: 10% (a model that ignored the label)." in texts(at.caption)
