@@ -19,8 +19,6 @@ collapsed to a point draws near copies, well below 1.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 
@@ -29,8 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.metrics import SHIPPED_JUDGES
-from core.store import atomic
+from core.metrics import judge_file_name, load_or_train
 
 # Fixed 2026-12-02, before any sample was scored with it; part of the cache key.
 SHARP_RECIPE = "cnn32-64-dense128-drop0.3/adam1e-3/b256/4ep-min600steps/sharp/seed1"
@@ -88,29 +85,19 @@ def train_sharp_judge(train, seed: int = 1, device="cpu") -> SharpJudge:
 
 
 def sharp_judge_file_name(train) -> str:
-    key = hashlib.sha1(
-        (SHARP_RECIPE + json.dumps(train.describe())).encode() + train.images[:64].numpy().tobytes()
-    ).hexdigest()[:10]
-    return f"sharp-{train.name.replace(':', '_').replace('/', '_')}-{len(train)}-{key}.pt"
+    return judge_file_name(train, SHARP_RECIPE, "sharp")
 
 
 def get_sharp_judge(train, cache_dir: Path | None, device="cpu") -> SharpJudge:
     """The sharp judge for a dataset: shipped in pretrained/judges/ for Fashion-MNIST, else
     trained once and cached as a state dict in ``cache_dir``."""
-    name = sharp_judge_file_name(train)
-    for folder in (SHIPPED_JUDGES, cache_dir):
-        if folder is not None and (Path(folder) / name).exists():
-            judge = SharpJudge(train.image_shape, train.num_classes)
-            state = torch.load(Path(folder) / name, map_location="cpu", weights_only=True)
-            judge.load_state_dict(state)
-            return judge.to(device).eval()
-    judge = train_sharp_judge(train, device=device)
-    if cache_dir is not None:
-        path = Path(cache_dir) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = judge.state_dict()
-        atomic.write_with(path, lambda tmp: torch.save(state, tmp))
-    return judge
+    return load_or_train(
+        sharp_judge_file_name(train),
+        lambda: SharpJudge(train.image_shape, train.num_classes),
+        lambda: train_sharp_judge(train, device=device),
+        cache_dir,
+        device,
+    )
 
 
 def _need_conditional(model) -> None:

@@ -176,33 +176,45 @@ def train_judge(train, epochs: int = JUDGE_EPOCHS, seed: int = 0, device="cpu") 
     return judge.eval()
 
 
-def judge_file_name(train) -> str:
-    """The judge's file name for a training split: the dataset's name and size and a hash
-    of the recipe, the description and the first images (the same on every machine)."""
+def judge_file_name(train, recipe: str = JUDGE_RECIPE, kind: str = "judge") -> str:
+    """A judge's file name for a training split: its kind, the dataset's name and size and a
+    hash of the recipe, the description and the first images (the same on every machine)."""
     key = hashlib.sha1(
-        (JUDGE_RECIPE + json.dumps(train.describe())).encode() + train.images[:64].numpy().tobytes()
+        (recipe + json.dumps(train.describe())).encode() + train.images[:64].numpy().tobytes()
     ).hexdigest()[:10]
-    return f"judge-{train.name.replace(':', '_').replace('/', '_')}-{len(train)}-{key}.pt"
+    return f"{kind}-{train.name.replace(':', '_').replace('/', '_')}-{len(train)}-{key}.pt"
 
 
-def get_judge(train, cache_dir: Path | None, device="cpu") -> Judge:
-    """The judge for a dataset: the one shipped in pretrained/judges/ (Fashion-MNIST's, so
-    that every machine scores with the same judge and none waits ~8 minutes for it), else
-    one trained once and cached as a state dict in ``cache_dir``."""
-    name = judge_file_name(train)
+def load_or_train(name: str, make, fit, cache_dir: Path | None, device="cpu"):
+    """The judge stored as ``name``: shipped in pretrained/judges/ (so that every machine
+    scores with the same judge and none waits minutes for it), else cached in
+    ``cache_dir``; else ``fit()`` trains one, cached there. ``make()`` builds an untrained
+    one to load a state dict into."""
     for folder in (SHIPPED_JUDGES, cache_dir):
         if folder is not None and (Path(folder) / name).exists():
-            judge = Judge(train.image_shape, train.num_classes)
+            judge = make()
             state = torch.load(Path(folder) / name, map_location="cpu", weights_only=True)
             judge.load_state_dict(state)
             return judge.to(device).eval()
-    judge = train_judge(train, device=device)
+    judge = fit()
     if cache_dir is not None:
         path = Path(cache_dir) / name
         path.parent.mkdir(parents=True, exist_ok=True)
         state = judge.state_dict()
         atomic.write_with(path, lambda tmp: torch.save(state, tmp))
     return judge
+
+
+def get_judge(train, cache_dir: Path | None, device="cpu") -> Judge:
+    """The judge for a dataset: the one shipped for Fashion-MNIST, else one trained once
+    (about 8 minutes on two CPU cores for 60,000 images) and cached in ``cache_dir``."""
+    return load_or_train(
+        judge_file_name(train),
+        lambda: Judge(train.image_shape, train.num_classes),
+        lambda: train_judge(train, device=device),
+        cache_dir,
+        device,
+    )
 
 
 @torch.no_grad()
