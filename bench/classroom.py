@@ -16,7 +16,8 @@ longest queue wait (run folder seen to first "running"), the server's memory pea
 Streamlit process alone, and with its training processes), and page response p50 / p95:
 each tab's Home drawn (navigation to the quick-start button), the press to the Train page
 drawn, and the probe's Runs page. Chromium runs on the same cores as the server: its
-rendering of 30 tabs is part of the load.
+rendering of 30 tabs is part of the load, and the CPU seconds of the server, its training
+processes and Chromium are printed apart.
 
 Targets (issue 14) on a 2-core machine: no run lost, every run finishes, server memory under
 4 GB beyond the training processes allowed by N, page p95 under 2 s throughout.
@@ -63,7 +64,27 @@ class Sampler(threading.Thread):
         self.state: dict[str, str] = {}
         self.server_peak = self.total_peak = 0
         self.training_peak = 0  # training processes at once, as seen
+        self.cpu: dict[str, dict[int, float]] = {"server": {}, "training": {}, "chromium": {}}
         self.stop = threading.Event()
+
+    def cpu_seconds(self) -> None:
+        """The CPU time of each process so far (user + system), by who it works for: the
+        Streamlit server, its training and view processes, and Chromium."""
+        groups = {"server": [self.server], "training": [], "chromium": []}
+        try:
+            groups["training"] = self.server.children(recursive=True)
+        except psutil.Error:
+            pass
+        for p in psutil.process_iter(["name"]):
+            if "chrom" in (p.info["name"] or "").lower():
+                groups["chromium"].append(p)
+        for group, procs in groups.items():
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                except psutil.Error:
+                    continue
+                self.cpu[group][p.pid] = t.user + t.system
 
     def memory(self) -> None:
         try:
@@ -97,6 +118,7 @@ class Sampler(threading.Thread):
                     live += 1
             self.training_peak = max(self.training_peak, live)
             self.memory()
+            self.cpu_seconds()
             self.stop.wait(0.5)
 
 
@@ -173,6 +195,9 @@ def classroom(students: int, within: float, timeout: float, probe_every: float) 
         "press_to_train_page_ms": spread(press_ms),
         "runs_page_probe_ms": spread(probe_ms),
         "load_at_end": round(os.getloadavg()[0], 1),
+        # where the cores went (CPU seconds, last seen per process; ends of short-lived
+        # processes are missed by up to half a second each)
+        "cpu_s": {g: round(sum(v.values())) for g, v in sampler.cpu.items()},
     }
 
 
