@@ -4,6 +4,7 @@ accuracy."""
 
 import streamlit as st
 
+from app import conditional_figures as figures
 from app import conditional_page as ui
 from app.common import explain, get_model, require_run, run_dataset
 from app.explore_common import class_names, reset_on_run_change
@@ -42,4 +43,4 @@ with grid:
 with swap:
     ui.class_swap_section(model, test, names, label)
 with acc:
-    ui.accuracy_section(run, names, test.image_shape)
+    figures.accuracy_section(run, names, test.image_shape)

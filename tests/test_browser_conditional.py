@@ -70,3 +70,46 @@ def test_one_click_from_a_plain_run_to_a_conditional_model(
                 assert "of 28" not in tip.inner_text()
                 assert page_errors(page) == []
                 page.screenshot(path=str(artifacts / f"conditional-accuracy-{width}.png"))
+
+
+def test_class_swap_of_an_uploaded_picture(tiny_runs_dir, digits_cvae, tmp_path, artifacts):
+    """An uploaded picture, said to be a 3, is drawn under every label; a file that is not
+    a picture gets one sentence, not a traceback."""
+    import io
+
+    from PIL import Image
+
+    from core import data as datalib
+
+    test = datalib.load("digits", "test")
+    three = test.images[int((test.labels == 3).nonzero()[0])][0]  # (8, 8) in [0, 1]
+    png = tmp_path / "three.png"
+    big = Image.fromarray((three.numpy() * 255).astype("uint8")).resize((64, 64))
+    buf = io.BytesIO()
+    big.save(buf, format="PNG")
+    png.write_bytes(buf.getvalue())
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not a picture")
+    with streamlit_server(tiny_runs_dir) as url, chromium_page(height=1400) as page:
+        page.goto(f"{url}/conditional?run={digits_cvae.id}")
+        wait_idle(page)
+        page.get_by_role("tab", name="Class swap").click()
+        page.get_by_text("…or upload a picture of your own").click()
+        wait_idle(page)
+        page.get_by_test_id("stSelectbox").filter(has_text="What it shows").first.click()
+        page.get_by_role("option", name="3", exact=True).click()
+        wait_idle(page)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(png))
+        page.get_by_text("as the model sees it").wait_for(timeout=60_000)
+        wait_idle(page)
+        seen = page.get_by_test_id("stExpander").locator("img").first
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                               arg=seen.element_handle(), timeout=30_000)  # fmt: skip
+        assert page.get_by_text("▸ 3", exact=True).count() == 1  # encoded with label 3
+        assert page_errors(page) == []
+        page.screenshot(path=str(artifacts / "conditional-swap-upload.png"), full_page=True)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+        alert = page.get_by_test_id("stAlertContentError").first
+        alert.wait_for(timeout=60_000)
+        assert "picture" in alert.inner_text().lower()
+        assert page_errors(page) == []

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.common import PRETRAINED_DIR
-from app.conditional_page import judge_text
+from app.conditional_figures import judge_text
 from core.runs import Run, list_runs, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
