@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.metrics import judge_file_name, load_or_train
+from core.metrics import Judge, judge_file_name, load_or_train
 
 # Fixed 2026-12-02, before any sample was scored with it; part of the cache key.
 SHARP_RECIPE = "cnn32-64-dense128-drop0.3/adam1e-3/b256/4ep-min600steps/sharp/seed1"
@@ -40,11 +40,12 @@ SHARP_EPOCHS = 4
 SHARP_MIN_STEPS = 600
 
 
-class SharpJudge(nn.Module):
-    """The second judge: two conv blocks and a dense layer, trained on sharp images."""
+class SharpJudge(Judge):
+    """The second judge: two conv blocks and a dense layer, trained on sharp images (the
+    shipped judge's ``forward`` and ``predict``, another network)."""
 
     def __init__(self, image_shape, num_classes: int):
-        super().__init__()
+        nn.Module.__init__(self)
         c, h, w = image_shape
         self.net = nn.Sequential(
             nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -52,14 +53,6 @@ class SharpJudge(nn.Module):
             nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * (h // 4) * (w // 4), 128), nn.ReLU(),
             nn.Dropout(0.3), nn.Linear(128, num_classes),
         )  # fmt: skip
-
-    def forward(self, x):
-        return self.net(x)
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        self.eval()
-        return torch.cat([self(x[i : i + 4096]).argmax(1) for i in range(0, len(x), 4096)])
 
 
 @torch.enable_grad()
