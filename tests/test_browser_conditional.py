@@ -5,6 +5,8 @@ Screenshots at 1024, 1280 and 1920 pixels go to artifacts/."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -91,14 +93,14 @@ def test_class_swap_of_an_uploaded_picture(tiny_runs_dir, digits_cvae, tmp_path,
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not a picture")
     with streamlit_server(tiny_runs_dir) as url, chromium_page(height=1400) as page:
-        page.goto(f"{url}/conditional?run={digits_cvae.id}")
+        # ?class=3: the test image is a 3, and the upload's label follows it (no drop-down
+        # to open, which raced the expander's animation)
+        page.goto(f"{url}/conditional?run={digits_cvae.id}&class=3")
         wait_idle(page)
         page.get_by_role("tab", name="Class swap").click()
         page.get_by_text("…or upload a picture of your own").click()
-        wait_idle(page)
-        page.get_by_test_id("stSelectbox").filter(has_text="What it shows").first.click()
-        page.get_by_role("option", name="3", exact=True).click()
-        wait_idle(page)
+        shows = page.get_by_role("combobox", name=re.compile("What it shows"))
+        expect(shows).to_have_value("3")
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(png))
         page.get_by_text("as the model sees it").wait_for(timeout=60_000)
         wait_idle(page)
@@ -106,6 +108,7 @@ def test_class_swap_of_an_uploaded_picture(tiny_runs_dir, digits_cvae, tmp_path,
         page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
                                arg=seen.element_handle(), timeout=30_000)  # fmt: skip
         assert page.get_by_text("▸ 3", exact=True).count() == 1  # encoded with label 3
+        expect(page.get_by_text("Your picture is encoded with its own label (3)")).to_be_visible()
         assert page_errors(page) == []
         page.screenshot(path=str(artifacts / "conditional-swap-upload.png"), full_page=True)
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
