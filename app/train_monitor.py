@@ -75,6 +75,9 @@ def progress(status: dict, metrics: list[dict], now: float | None = None) -> tup
             if h
             else (f" · ETA {rest // 60}:{rest % 60:02d}")
         )
+    node = re.sub(r"[^A-Za-z0-9.-]", "", str(status.get("node") or ""))[:64]
+    if state == "running" and status.get("engine") == "ray" and node:
+        text += f" · on Ray node {node}"
     return frac, text
 
 

@@ -65,7 +65,8 @@ def _spawn(run: Run, extra: list[str], message: str, memory: int | None = None) 
     mem = {"memory_needed": memory} if memory else {}
     # the last status written here: from the spawn on, only the child writes it
     run.set_status("queued", message=message, queued_at=time.time(),  # its place in line
-                   drop=("memory_needed", "phase", "pid", *queue.WAIT_FIELDS), **mem)  # fmt: skip
+                   drop=("memory_needed", "phase", "pid", "engine", "node", *queue.WAIT_FIELDS),
+                   **mem)  # fmt: skip
     env = {locks.FD_ENV: str(fd), APP_ENV: "1",  # its messages are read in the app
            queue.ENV_CONFIG: str(queue.config_path())}  # fmt: skip
     try:

@@ -96,11 +96,12 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _file_settings(environ) -> dict:
+def file_table(environ=os.environ, name: str = "queue") -> dict:
+    """One table of the settings file (``[queue]``, ``[ray]``); {} when there is no file."""
     path = config_path(environ)
     try:
         with open(path, "rb") as f:
-            table = tomllib.load(f).get("queue", {})
+            table = tomllib.load(f).get(name, {})
     except FileNotFoundError:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as e:
@@ -124,7 +125,7 @@ def _whole(value, name: str, where: str) -> int:
 
 def settings(environ=os.environ) -> Settings:
     """The queue's settings: environment, then the config file, then the defaults."""
-    file = _file_settings(environ)
+    file = file_table(environ)
 
     def pick(env: str, key: str, default: int) -> int:
         if environ.get(env, "").strip():
@@ -165,7 +166,8 @@ def waiting(root: Path) -> list[Run]:
     for run in list_runs(root):  # the store's own listing: no links, no _ or . folders
         st = _status(run)
         queued = st.get("state") == "queued" and "queued_at" in st
-        if queued and st.get("phase") in (None, "waiting") and run.busy:
+        local = st.get("engine") != "ray"  # a Ray cluster's runs wait in Ray's queue
+        if queued and local and st.get("phase") in (None, "waiting") and run.busy:
             found.append((float(st.get("queued_at") or 0), run.path.name, run))
     return [r for *_, r in sorted(found, key=lambda t: (t[0], t[1]))]
 
@@ -190,7 +192,8 @@ def expected_start(root: Path, ahead: int, slots: int, now: float) -> float | No
     left = []
     for run in list_runs(root):
         st = _status(run)
-        if st.get("state") == "running" and run.busy:  # a killed one says running
+        local = st.get("engine") != "ray"  # a Ray cluster's runs free none of our slots
+        if st.get("state") == "running" and local and run.busy:  # a killed one says running
             v = remaining_seconds(st, now)
             left.append(float("inf") if v is None else v)
     left.sort()
@@ -206,6 +209,8 @@ def describe(status: dict, now: float | None = None) -> str | None:
     if status.get("state") != "queued" or status.get("phase") != "waiting":
         return None
     msg = str(status.get("message") or "")
+    if status.get("engine") == "ray":  # the cluster's scheduler keeps the line, not ours
+        return "Waiting for the Ray cluster: " + msg.removeprefix("waiting for ") + "."
     if msg.startswith("waiting for memory"):
         return "Waiting for memory: " + msg.removeprefix("waiting for memory: ") + "."
     place, slots = status.get("queue_position"), status.get("slots")
@@ -316,10 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(path)
     try:
         s = settings()
+        from core import ray_engine  # light: Ray itself is imported only when configured
+
+        where = ray_engine.address()
     except QueueConfigError as e:
         run.set_status("failed", message=str(e))
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if where is not None:  # a Ray cluster trains it; Ray's scheduler keeps the line
+        return ray_engine.run(run, argv, s, where)
 
     def on_term(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one changes nothing

@@ -29,7 +29,7 @@ from core.runs import (
     read_checkpoint,
 )
 from core.store import atomic, schema
-from core.store.lock import RunLock, is_locked, owner
+from core.store.lock import DELEGATE_ENV, RunLock, is_locked, owner
 from core.store.schema import Damaged
 from core.train import Cancelled, TrainConfig, Trainer, run_in_dir, train
 
@@ -62,18 +62,19 @@ from core.store.lock import RunLock
 lk = RunLock(sys.argv[1])
 if not lk.acquire():
     sys.exit(3)
-lk.write_owner()
+lk.write_owner(**({"delegate": sys.argv[2]} if len(sys.argv) > 2 else {}))
 print("locked", flush=True)
 time.sleep(600)
 """
 
 
 @contextlib.contextmanager
-def held_by_other_process(run_path: Path):
-    """A real second process that holds the run's lock until the block ends (killed)."""
+def held_by_other_process(run_path: Path, *delegate: str):
+    """A real second process that holds the run's lock until the block ends (killed); its
+    record names ``delegate`` when given (a Ray launcher's token)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(run_path)],
+        [sys.executable, "-c", HOLDER, str(run_path), *delegate],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -87,6 +88,31 @@ def held_by_other_process(run_path: Path):
         proc.kill()
         proc.wait(timeout=60)
         proc.stdout.close()
+
+
+def test_a_delegate_trains_only_under_its_launchers_lock(tmp_path, monkeypatch):
+    """A Ray worker trains under the lock its launcher holds, only with the launcher's
+    token, never takes or frees the lock itself, and leaves the launcher's record."""
+    run = new_run(tmp_path)
+    token = "ab" * 16
+    assert not RunLock(run.path).delegate(token)  # nobody holds it: nothing to train under
+    with held_by_other_process(run.path, token):
+        assert not RunLock(run.path).delegate("cd" * 16)  # another launcher's token
+        assert not RunLock(run.path).delegate(token[:8])  # too short to be one
+        monkeypatch.setenv(DELEGATE_ENV, token)
+        run.acquire()
+        assert run.lock.delegated and run.lock.held
+        run.lock.write_owner()  # a delegate writes no record: the launcher's stays
+        assert owner(run.path)["delegate"] == token
+        run.release()
+        assert is_locked(run.path)  # a delegate's release never unlocks the launcher's lock
+        monkeypatch.setenv(DELEGATE_ENV, "cd" * 16)
+        with pytest.raises(RunBusyError):
+            run.acquire()
+    monkeypatch.delenv(DELEGATE_ENV, raising=False)  # acquire popped it
+    run.acquire()  # the launcher is gone: the run is free to own as usual
+    assert run.lock.fd is not None and not run.lock.delegated
+    run.release()
 
 
 # ----------------------------------------------------------------------------- atomic

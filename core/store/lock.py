@@ -13,12 +13,20 @@ can never signal an unrelated process, or pid 0 / 1 / -1.
 ``core.jobs`` takes the lock before spawning the trainer and hands the open file to the
 child (``LATENTLAB_RUN_LOCK_FD``), so the run is owned from before the child exists; the
 child adopts it.
+
+On a Ray cluster (``core.ray_engine``) the trainer is a Ray worker, perhaps on another
+machine: the launcher's process keeps the lock for the run's whole life and writes a random
+``delegate`` token into its record; the worker, given the same token
+(``LATENTLAB_RUN_LOCK_DELEGATE``), trains under that lock without holding one itself
+(``RunLock.delegate``). Only the launcher is ever signalled, and Ray ends the worker when
+the launcher dies, so the lock still says whether the run is training.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hmac
 import json
 import os
 from pathlib import Path
@@ -27,6 +35,7 @@ import psutil
 
 LOCK_NAME = ".lock"
 FD_ENV = "LATENTLAB_RUN_LOCK_FD"
+DELEGATE_ENV = "LATENTLAB_RUN_LOCK_DELEGATE"
 
 
 class RunBusyError(ValueError):
@@ -108,10 +117,11 @@ class RunLock:
         self.path = lock_path(run_path)
         self.fd: int | None = None
         self.adopted = False
+        self.delegated = False  # trains under the lock another process holds for it
 
     @property
     def held(self) -> bool:
-        return self.fd is not None
+        return self.fd is not None or self.delegated
 
     def acquire(self) -> bool:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
@@ -139,15 +149,33 @@ class RunLock:
         self.adopted = True
         return True
 
+    def delegate(self, token: str) -> bool:
+        """Train under the lock another process holds for this one (a Ray worker under its
+        launcher): True when the lock is held and its holder's record names ``token``."""
+        theirs = owner(self.path.parent).get("delegate")
+        if not (isinstance(theirs, str) and len(token) >= 16 and is_locked(self.path.parent)):
+            return False
+        if not hmac.compare_digest(theirs.encode(), token.encode()):
+            return False
+        self.delegated = self.adopted = True
+        return True
+
     def acquire_or_adopt(self) -> bool:
-        """In a trainer: adopt the lock its launcher passed down, else take it."""
+        """In a trainer: adopt the lock its launcher passed down (or train under the one it
+        holds, on a Ray worker), else take it."""
         fd = os.environ.pop(FD_ENV, None)
         if fd is not None and fd.isdigit() and self.adopt(int(fd)):
             return True
+        token = os.environ.pop(DELEGATE_ENV, None)
+        if token:  # a delegate never takes the lock itself: it is someone else's run
+            return self.delegate(token)
         return self.acquire()
 
     def write_owner(self, pid: int | None = None, **extra) -> None:
-        """Record who holds the lock (best effort: a full disk leaves the old record)."""
+        """Record who holds the lock (best effort: a full disk leaves the old record). A
+        delegate writes nothing: the record stays its launcher's."""
+        if self.delegated:
+            return
         assert self.fd is not None
         rec = {**_record(pid or os.getpid()), **extra}
         data = json.dumps(rec).encode()
@@ -164,6 +192,7 @@ class RunLock:
             self.fd = None
 
     def release(self) -> None:
+        self.delegated = False
         if self.fd is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self.fd, fcntl.LOCK_UN)

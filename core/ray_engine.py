@@ -1,0 +1,198 @@
+"""Training on a Ray cluster, for a classroom that one server cannot carry.
+
+With a Ray address configured (``LATENTLAB_RAY_ADDRESS``, or ``address`` in the ``[ray]``
+table of the settings file ``core.queue`` reads), a run started from the app is trained by
+a Ray task on the cluster instead of in the server's own queue. Everything else stays as
+for a local run:
+
+- ``core.jobs`` spawns ``python -m core.queue`` as always; that light process (no torch)
+  owns the run's lock for the run's whole life, connects to the cluster, submits one task
+  (``num_cpus`` = threads per run, one GPU when the cluster has GPUs, and the memory the
+  run needs as Ray's ``memory`` resource) and waits for it. Ray's scheduler keeps the line:
+  there is no queue of ours on the cluster.
+- The task trains with ``core.train`` into the same run directory, under the launcher's
+  lock (``RunLock.delegate``, a random token), and writes status.json, metrics.jsonl and
+  the checkpoints there, so the pages show state, curves, cancel and resume unchanged.
+- Cancel: the CANCEL file stops a training task after its batch; a task still waiting for
+  the cluster is taken out of Ray's queue (``ray.cancel``). Killing the launcher ends the
+  task too (Ray ends the tasks of a driver that dies), so the run reads as interrupted and
+  resumes from its last checkpoint.
+
+Storage: the runs folder and the data folder must be the same POSIX path on the server and
+on every Ray node (one machine, or a shared mount: NFS, CephFS, Lustre). fsspec URLs are
+not supported: the run store relies on atomic renames and on the launcher's file lock.
+Every node needs this repository importable and its requirements installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+from pathlib import Path
+
+from core.queue import POLL, QueueConfigError, Settings, file_table
+from core.runs import FINISHED, Run
+from core.store import lock as locks
+
+ENV_ADDRESS = "LATENTLAB_RAY_ADDRESS"
+CONNECT_TIMEOUT = 20  # seconds to reach the cluster before the run fails with one sentence
+
+
+def address(environ=os.environ) -> str | None:
+    """The Ray cluster runs are trained on, or None to train on this server."""
+    value = environ.get(ENV_ADDRESS, "").strip()
+    where = "environment"
+    if not value:
+        value, where = file_table(environ, "ray").get("address", ""), "config file"
+    if value in ("", None):
+        return None
+    if not isinstance(value, str) or len(value) > 200 or any(c.isspace() for c in value):
+        raise QueueConfigError(
+            f"The Ray address ({where}) must be host:port, ray://host:port or auto, "
+            f"got {value!r:.60}."
+        )
+    return value.strip()
+
+
+def _need_text(cpus: int, gpus: int, memory: int | None) -> str:
+    parts = [f"{cpus} CPU{'s' if cpus != 1 else ''}"]
+    if gpus:
+        parts.append(f"{gpus} GPU")
+    if memory:
+        size = f"{memory / 1e9:.1f} GB" if memory >= 1e9 else f"{max(1, round(memory / 1e6))} MB"
+        parts.append(f"{size} of memory")
+    return ", ".join(parts)
+
+
+def _worker_env(threads: int) -> dict:
+    """The settings a trainer on a Ray node must see as the launcher does: the lab's own
+    variables, the data folder as an absolute path (the same on shared storage), threads."""
+    from core.data.registry import default_data_dir
+
+    skip = (locks.FD_ENV, locks.DELEGATE_ENV, ENV_ADDRESS)
+    env = {k: v for k, v in os.environ.items() if k.startswith("LATENTLAB_") and k not in skip}
+    env["LATENTLAB_DATA_DIR"] = str(default_data_dir().resolve())
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    return env
+
+
+def train_on_worker(argv: list[str], run_dir: str, env: dict, token: str) -> int:
+    """The Ray task: train ``run_dir`` with ``core.train``'s arguments under the lock its
+    launcher holds (``token``). Runs in a fresh worker process (``max_calls=1``)."""
+    os.environ.update(env)
+    os.environ[locks.DELEGATE_ENV] = token
+    run = Run(Path(run_dir))
+    node = socket.gethostname()
+    if not run.cancel_flag.exists():
+        run.set_status("queued", phase="starting", node=node,
+                       message=f"starting on Ray node {node}")  # fmt: skip
+    from core.train import main as train_main  # torch, on the worker only
+
+    return train_main(argv)
+
+
+def _reachable(where: str) -> None:
+    """Fail at once when nothing listens at a host:port address (Ray itself retries for
+    minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
+    host, _, port = where.removeprefix("ray://").rpartition(":")
+    if where != "auto" and host and port.isdigit():
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+
+
+def _largest_node(ray) -> dict:
+    best: dict = {}
+    for node in ray.nodes():
+        if node.get("Alive"):
+            res = node.get("Resources", {})
+            for k in ("CPU", "GPU", "memory"):
+                best[k] = max(best.get(k, 0), res.get(k, 0))
+    return best
+
+
+def run(run: Run, argv: list[str], s: Settings, where: str) -> int:
+    """The launcher's side (``python -m core.queue`` with a Ray address): own the run, hand
+    it to the cluster, wait for the task, and record how it ended when the task could not."""
+    run.acquire()  # adopts the lock core.jobs passed down; held until this process ends
+    token = secrets.token_hex(16)
+    run.lock.write_owner(delegate=token)
+    stop = threading.Event()
+
+    def on_term(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one changes nothing
+        stop.set()
+
+    st = run.status()
+    need = st.get("memory_needed") if isinstance(st.get("memory_needed"), int) else None
+    run.set_status("queued", phase="waiting", engine="ray", pid=os.getpid(),
+                   message=f"connecting to the Ray cluster at {where}",
+                   drop=("queue_position", "expected_start", "node"))  # fmt: skip
+    try:
+        import ray
+        from ray import exceptions as rayerr
+    except ImportError:
+        run.set_status("failed", message="Ray is not installed on the server: pip install "
+                       f"-r requirements-ray.txt, or unset {ENV_ADDRESS}.")  # fmt: skip
+        return 1
+    try:
+        _reachable(where)
+        ray.init(address=where, namespace="latentlab", logging_level=logging.ERROR,
+                 log_to_driver=True)  # fmt: skip
+    except Exception as e:  # noqa: BLE001 - any failure to connect: one sentence
+        why = f"Could not reach the Ray cluster at {where} ({type(e).__name__}): start it, "
+        run.set_status("failed", message=why + f"or fix or unset {ENV_ADDRESS}.")
+        return 1
+    # after ray.init, which installs a handler that ends the process on SIGTERM: a cancel
+    # must reach the task (out of Ray's queue, or CANCEL for the trainer) instead
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        code = _submit_and_wait(ray, rayerr, run, argv, s, need, token, stop)
+        run.release()  # the task has ended: the run reads as ended at once, not after shutdown
+        return code
+    except Exception as e:
+        run.set_status("failed", message=f"Handing the run to the Ray cluster failed: "
+                       f"{type(e).__name__}: {str(e)[:300]}", drop=("phase",))  # fmt: skip
+        raise
+    finally:
+        ray.shutdown()
+
+
+def _submit_and_wait(ray, rayerr, run, argv, s, need, token, stop) -> int:
+    largest = _largest_node(ray)
+    gpus = 1 if largest.get("GPU", 0) >= 1 else 0
+    wanted = _need_text(s.threads, gpus, need)
+    short = [k for k, v in (("CPU", s.threads), ("memory", need or 0)) if v > largest.get(k, 0)]
+    if short:
+        run.set_status("failed", message=f"No Ray node is big enough for this run: it needs "
+                       f"{wanted}; lower the threads per run or add a bigger node.")  # fmt: skip
+        return 1
+    opts = {"num_cpus": s.threads, "num_gpus": gpus, "max_retries": 0}
+    if need:
+        opts["memory"] = need
+    task = ray.remote(max_calls=1)(train_on_worker).options(**opts)  # a fresh worker each
+    ref = task.remote(argv, str(run.path.resolve()), _worker_env(s.threads), token)
+    run.set_status("queued", phase="waiting", engine="ray",
+                   message=f"Ray's scheduler starts it when a node has {wanted} free")  # fmt: skip
+    asked = False
+    while not ray.wait([ref], timeout=POLL)[0]:
+        if not asked and (stop.is_set() or run.cancel_flag.exists()):
+            asked = True
+            run.cancel_flag.touch()  # a training task stops after its batch
+            if run.status().get("phase") == "waiting":  # not started: leave Ray's queue
+                ray.cancel(ref)
+    try:
+        code = ray.get(ref)
+    except rayerr.TaskCancelledError:
+        run.set_status("cancelled", message="cancelled while waiting for the Ray cluster",
+                       drop=("phase",))  # fmt: skip
+        return 0
+    except rayerr.RayError as e:
+        code, why = 1, str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    else:
+        why = f"the trainer on the Ray node exited with code {code}: see the run's log"
+    if code != 0 and run.status().get("state") not in FINISHED:
+        run.set_status("failed", message=why, drop=("phase",))
+    return int(code or 0) if isinstance(code, int) else 1

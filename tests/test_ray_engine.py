@@ -1,0 +1,173 @@
+"""Training on a Ray cluster (core.ray_engine), on a real Ray head started here on
+127.0.0.1 with one CPU: runs train there into the same run store (state, curves,
+checkpoint), resume there, wait in Ray's queue and can be cancelled while waiting or while
+training; killing the launcher ends the task (the run reads as interrupted and resumes); a
+cluster that cannot be reached or is too small for the run is one sentence."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import psutil
+import pytest
+
+from core import jobs, queue, ray_engine
+from core.runs import load_model
+from core.store import lock as locks
+from tests.browser import wait_until
+from tests.test_queue import ARGS, DIGITS, paused_pid
+
+ray = pytest.importorskip("ray", reason="Ray is the optional extra (requirements-ray.txt)")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A real Ray head on loopback with one CPU (so a second run waits in Ray's queue)."""
+    ray_bin = shutil.which("ray")
+    assert ray_bin, "the ray command comes with the ray package"
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are capped
+    port = _free_port()
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    cmd = [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+           "--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats",
+           f"--temp-dir={temp}"]  # fmt: skip
+    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=120)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def on_ray(ray_head, monkeypatch, tmp_path):
+    monkeypatch.setenv(ray_engine.ENV_ADDRESS, ray_head)
+    monkeypatch.setenv("LATENTLAB_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("LATENTLAB_THREADS_PER_RUN", "1")
+    root = tmp_path / "runs"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def paused(monkeypatch, tmp_path):
+    """Trainers started from here pause at a point until the test removes the marker file
+    (core.store.faults; the variables reach the Ray worker with the lab's others)."""
+    mark = tmp_path / "paused"
+
+    def at(point: str):
+        monkeypatch.setenv("LATENTLAB_FAULT_PAUSE", point)
+        monkeypatch.setenv("LATENTLAB_FAULT_MARK", str(mark))
+        return mark
+
+    return at
+
+
+def test_the_address_comes_from_the_environment_or_the_file(tmp_path):
+    conf = tmp_path / "latentlab.toml"
+    conf.write_text('[ray]\naddress = "10.0.0.5:6379"\n')
+    assert ray_engine.address({"LATENTLAB_CONFIG": str(conf)}) == "10.0.0.5:6379"
+    env = {"LATENTLAB_CONFIG": str(conf), "LATENTLAB_RAY_ADDRESS": "auto"}
+    assert ray_engine.address(env) == "auto"  # the environment beats the file
+    assert ray_engine.address({"LATENTLAB_CONFIG": str(tmp_path / "none.toml")}) is None
+    conf.write_text("[ray]\naddress = 6379\n")
+    with pytest.raises(queue.QueueConfigError, match=r"must be host:port, .* got 6379\."):
+        ray_engine.address({"LATENTLAB_CONFIG": str(conf)})
+
+
+def test_a_run_trains_on_the_cluster_and_resumes_there(on_ray):
+    run = jobs.start(DIGITS, ARGS, "on-ray", root=on_ray)
+    st = jobs.wait(run, timeout=180)
+    assert st["state"] == "done", st
+    assert st["engine"] == "ray" and st["node"]  # trained by a Ray task, on that node
+    assert [m["epoch"] for m in run.metrics()] == [1, 2]  # the curves, as for a local run
+    model, ck = load_model(run.checkpoint_path)
+    assert ck["epoch"] == 2 and model.latent_dim == 2
+    assert not run.busy and queue.waiting(on_ray) == []
+
+    jobs.resume(run, 3)  # resume goes to the cluster too, from the checkpoint there
+    assert jobs.wait(run, timeout=180)["state"] == "done"
+    assert [m["epoch"] for m in run.metrics()] == [1, 2, 3]
+    assert load_model(run.checkpoint_path)[1]["epoch"] == 3
+
+
+def test_rays_queue_cancel_while_waiting_and_while_training(on_ray, paused, monkeypatch):
+    """Two runs on a one-CPU cluster: the second waits in Ray's queue, said on the Train
+    page, whose Cancel takes it out; the first is cancelled while training."""
+    from tests.test_pages_app import button, open_page
+
+    mark = paused("setup")
+    a = jobs.start(DIGITS, ARGS, "a", root=on_ray)
+    worker = paused_pid(mark)  # a's trainer: a Ray worker process, holding the only CPU
+    assert psutil.Process(worker).cmdline()[0].startswith("ray::")
+    launcher = locks.trainer_process(a.path)
+    assert launcher is not None and launcher.pid != worker  # only the launcher is signalled
+    b = jobs.start(DIGITS, ARGS, "b", root=on_ray)
+
+    def waiting_text():
+        return queue.describe(b.state()) or ""
+
+    wait_until(lambda: "free" in waiting_text(), 60, "b to wait in Ray's queue")
+    assert waiting_text() == (
+        "Waiting for the Ray cluster: Ray's scheduler starts it when a node has 1 CPU, "
+        f"{round(b.status()['memory_needed'] / 1e6)} MB of memory free."
+    )
+    assert queue.waiting(on_ray) == []  # not in this server's own line
+    monkeypatch.setenv("LATENTLAB_RUNS_DIR", str(on_ray))
+    at = open_page("train", **{"train.requested": b.id})  # the Train page says the same
+    [bar] = at.get("progress")
+    assert bar.proto.text == waiting_text()
+
+    button(at, "Cancel").click().run()  # still in Ray's queue: taken out of it
+    st = jobs.wait(b, timeout=60)
+    assert st["state"] == "cancelled"
+    assert st["message"] == "cancelled while waiting for the Ray cluster"
+    assert not b.has_checkpoint()
+
+    jobs.cancel(a)  # training (paused at its setup): it stops at its first look at CANCEL
+    mark.unlink()
+    st = jobs.wait(a, timeout=120)
+    assert st["state"] == "cancelled", st
+    wait_until(lambda: not psutil.pid_exists(worker), 60, "the worker to end")
+
+
+def test_killing_the_launcher_ends_the_task_and_the_run_resumes(on_ray, paused, monkeypatch):
+    mark = paused("after-checkpoint")  # the first epoch's checkpoint is on disk
+    run = jobs.start(DIGITS, ARGS, "killed", root=on_ray)
+    worker = paused_pid(mark)
+    launcher = locks.trainer_process(run.path)
+    os.kill(launcher.pid, signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(worker), 60, "Ray to end the launcher's task")
+    st = jobs.refresh(run)
+    assert st["state"] == "interrupted" and st["resumable"], st
+    mark.unlink()
+    monkeypatch.delenv("LATENTLAB_FAULT_PAUSE")
+    jobs.resume(run, 2)
+    assert jobs.wait(run, timeout=180)["state"] == "done"
+    assert load_model(run.checkpoint_path)[1]["epoch"] == 2
+
+
+def test_a_cluster_too_small_or_not_there_is_one_sentence(on_ray, ray_head, monkeypatch):
+    monkeypatch.setenv("LATENTLAB_THREADS_PER_RUN", "4")  # the head has one CPU
+    st = jobs.wait(jobs.start(DIGITS, ARGS, "big", root=on_ray), timeout=120)
+    assert (st["state"], st["message"]) == ("failed", (
+        "No Ray node is big enough for this run: it needs 4 CPUs, "
+        f"{round(st['memory_needed'] / 1e6)} MB of memory; lower the threads per run or add a "
+        "bigger node."))  # fmt: skip
+    monkeypatch.setenv("LATENTLAB_THREADS_PER_RUN", "1")
+    monkeypatch.setenv(ray_engine.ENV_ADDRESS, f"127.0.0.1:{_free_port()}")  # nobody there
+    st = jobs.wait(jobs.start(DIGITS, ARGS, "nowhere", root=on_ray), timeout=180)
+    assert st["state"] == "failed"
+    assert st["message"].startswith("Could not reach the Ray cluster at 127.0.0.1:")
