@@ -352,4 +352,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the importable module's main, not this __main__ copy: core.ray_engine imports
+    # core.queue, and its QueueConfigError must be the class main() catches
+    from core.queue import main as module_main
+
+    sys.exit(module_main())

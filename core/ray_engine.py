@@ -11,8 +11,11 @@ for a local run:
   run needs as Ray's ``memory`` resource) and waits for it. Ray's scheduler keeps the line:
   there is no queue of ours on the cluster.
 - The task trains with ``core.train`` into the same run directory, under the launcher's
-  lock (``RunLock.delegate``, a random token), and writes status.json, metrics.jsonl and
-  the checkpoints there, so the pages show state, curves, cancel and resume unchanged.
+  lock (``RunLock.delegate``: a random token in the lock's record, a guard against a stale
+  task writing into a run that has a new owner, not a secret), and writes status.json,
+  metrics.jsonl and the checkpoints there, so the pages show state, curves, cancel and
+  resume unchanged. It checks every few seconds that its launcher still holds the run, and
+  stops without writing when not (``LockLost``).
 - Cancel: the CANCEL file stops a training task after its batch; a task still waiting for
   the cluster is taken out of Ray's queue (``ray.cancel``). Killing the launcher ends the
   task too (Ray ends the tasks of a driver that dies), so the run reads as interrupted and
@@ -48,14 +51,19 @@ def address(environ=os.environ) -> str | None:
     where = "environment"
     if not value:
         value, where = file_table(environ, "ray").get("address", ""), "config file"
+        value = value.strip() if isinstance(value, str) else value
     if value in ("", None):
         return None
     if not isinstance(value, str) or len(value) > 200 or any(c.isspace() for c in value):
         raise QueueConfigError(
-            f"The Ray address ({where}) must be host:port, ray://host:port or auto, "
-            f"got {value!r:.60}."
+            f"The Ray address ({where}) must be host:port or auto, got {value!r:.60}."
         )
-    return value.strip()
+    if value.startswith("ray://"):  # Ray Client: another extra, and a dead driver's tasks
+        raise QueueConfigError(  # live on for its reconnect grace period
+            f"The Ray address ({where}) is a Ray Client address ({value:.60}), which the lab "
+            "does not use: give the cluster's GCS address, host:port (port 6379 by default)."
+        )
+    return value
 
 
 def _need_text(cpus: int, gpus: int, memory: int | None) -> str:
@@ -92,25 +100,31 @@ def train_on_worker(argv: list[str], run_dir: str, env: dict, token: str) -> int
                        message=f"starting on Ray node {node}")  # fmt: skip
     from core.train import main as train_main  # torch, on the worker only
 
-    return train_main(argv)
+    try:
+        return train_main(argv)
+    except KeyboardInterrupt:  # ray.cancel reached a task that had just started
+        run.set_status("cancelled", message="cancelled as it started on the Ray cluster",
+                       drop=("phase",))  # fmt: skip
+        return 0
 
 
 def _reachable(where: str) -> None:
     """Fail at once when nothing listens at a host:port address (Ray itself retries for
-    minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
-    host, _, port = where.removeprefix("ray://").rpartition(":")
+    minutes); ``auto`` is left to Ray."""
+    host, _, port = where.rpartition(":")
     if where != "auto" and host and port.isdigit():
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
 
 
-def _largest_node(ray) -> dict:
-    best: dict = {}
-    for node in ray.nodes():
-        if node.get("Alive"):
-            res = node.get("Resources", {})
-            for k in ("CPU", "GPU", "memory"):
-                best[k] = max(best.get(k, 0), res.get(k, 0))
-    return best
+def _nodes(ray) -> list[dict]:
+    """The live nodes' resources (CPU, GPU, memory)."""
+    return [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+
+
+def _fits(nodes: list[dict], need: dict) -> bool:
+    """Whether one node alone has every resource the task asks for (Ray places a task on
+    one node; a task no node fits would wait in its queue for ever)."""
+    return any(all(node.get(k, 0) >= v for k, v in need.items() if v) for node in nodes)
 
 
 def run(run: Run, argv: list[str], s: Settings, where: str) -> int:
@@ -128,7 +142,7 @@ def run(run: Run, argv: list[str], s: Settings, where: str) -> int:
     st = run.status()
     need = st.get("memory_needed") if isinstance(st.get("memory_needed"), int) else None
     run.set_status("queued", phase="waiting", engine="ray", pid=os.getpid(),
-                   message=f"connecting to the Ray cluster at {where}",
+                   message=f"connecting to it at {where}",
                    drop=("queue_position", "expected_start", "node"))  # fmt: skip
     try:
         import ray
@@ -151,31 +165,40 @@ def run(run: Run, argv: list[str], s: Settings, where: str) -> int:
     try:
         code = _submit_and_wait(ray, rayerr, run, argv, s, need, token, stop)
         run.release()  # the task has ended: the run reads as ended at once, not after shutdown
-        return code
     except Exception as e:
         run.set_status("failed", message=f"Handing the run to the Ray cluster failed: "
                        f"{type(e).__name__}: {str(e)[:300]}", drop=("phase",))  # fmt: skip
         raise
     finally:
         ray.shutdown()
+    if code == 0 and run.status().get("state") == "done":
+        # the Embeddings views, started here on the server: a child of the Ray worker would
+        # end with it (Ray ends a finished worker's processes)
+        from core.projections import after_training
+
+        after_training(run)
+    return code
 
 
 def _submit_and_wait(ray, rayerr, run, argv, s, need, token, stop) -> int:
-    largest = _largest_node(ray)
-    gpus = 1 if largest.get("GPU", 0) >= 1 else 0
+    nodes = _nodes(ray)
+    device = str(run.config().get("train", {}).get("device") or "auto")
+    gpu_ok = device != "cpu" and _fits(nodes, {"GPU": 1, "CPU": s.threads, "memory": need})
+    gpus = 1 if gpu_ok else 0  # a GPU when a node with one fits the run, and it may use it
     wanted = _need_text(s.threads, gpus, need)
-    short = [k for k, v in (("CPU", s.threads), ("memory", need or 0)) if v > largest.get(k, 0)]
-    if short:
+    if not _fits(nodes, {"CPU": s.threads, "GPU": gpus, "memory": need}):
         run.set_status("failed", message=f"No Ray node is big enough for this run: it needs "
-                       f"{wanted}; lower the threads per run or add a bigger node.")  # fmt: skip
+                       f"{wanted} on one node; lower the threads per run or add a bigger "
+                       "node.")  # fmt: skip
         return 1
     opts = {"num_cpus": s.threads, "num_gpus": gpus, "max_retries": 0}
     if need:
         opts["memory"] = need
     task = ray.remote(max_calls=1)(train_on_worker).options(**opts)  # a fresh worker each
-    ref = task.remote(argv, str(run.path.resolve()), _worker_env(s.threads), token)
+    # written before the task exists: once it does, only the task writes status.json
     run.set_status("queued", phase="waiting", engine="ray",
                    message=f"Ray's scheduler starts it when a node has {wanted} free")  # fmt: skip
+    ref = task.remote(argv, str(run.path.resolve()), _worker_env(s.threads), token)
     asked = False
     while not ray.wait([ref], timeout=POLL)[0]:
         if not asked and (stop.is_set() or run.cancel_flag.exists()):
@@ -186,8 +209,9 @@ def _submit_and_wait(ray, rayerr, run, argv, s, need, token, stop) -> int:
     try:
         code = ray.get(ref)
     except rayerr.TaskCancelledError:
-        run.set_status("cancelled", message="cancelled while waiting for the Ray cluster",
-                       drop=("phase",))  # fmt: skip
+        if run.status().get("state") not in FINISHED:  # the task may have said it first
+            run.set_status("cancelled", message="cancelled while waiting for the Ray cluster",
+                           drop=("phase",))  # fmt: skip
         return 0
     except rayerr.RayError as e:
         code, why = 1, str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__

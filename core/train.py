@@ -33,6 +33,7 @@ from core.images import grid_image, png_bytes
 from core.models import ConfigError
 from core.runs import Run, load_model, read_checkpoint
 from core.store import atomic, faults
+from core.store import lock as locks
 from core.trainer import EVENTS, Cancelled, Trainer  # noqa: F401 - re-exported
 
 
@@ -71,7 +72,12 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
             message=f"training on {t.device}",
         )
 
+    def guard(every: float = 0.0) -> None:  # a Ray worker: its launcher still holds the run
+        if run.lock is not None:
+            run.lock.check_delegate(every)
+
     def batch(t: Trainer):
+        guard(every=2.0)
         if run.cancel_flag.exists():
             t.request_stop()
         if t.epoch >= 1 and t.step % t.batches_per_epoch == max(1, t.batches_per_epoch // 2):
@@ -93,6 +99,7 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
         png = png_bytes(grid_image(strip, nrow=len(strip) // 2, padding=2, pad_value=0.0))
         atomic.write_bytes(run.path / "recon.png", png)
         faults.point("before-checkpoint")
+        guard()
         history.append(t.last_row)
         t.checkpoint(run.checkpoint_path, history=history)
         faults.point("after-checkpoint")
@@ -108,9 +115,12 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
         )
 
     def end(t: Trainer):
+        guard()
         t.checkpoint(run.checkpoint_path, history=history)
         faults.point("before-done")
         run.set_status("done", epoch=t.epoch, step=t.step, total=t.total_steps, message="finished")
+        if run.lock is not None and run.lock.delegated:
+            return  # a Ray worker: its launcher starts the views on the server (ray_engine)
         with contextlib.suppress(Exception):  # best effort: never fails or touches the run
             from core.projections import after_training  # the Embeddings views, in background
 
@@ -204,6 +214,7 @@ def run_in_dir(
     if not run.lock.adopted:  # a CANCEL left from before this process owned the run
         run.cancel_flag.unlink(missing_ok=True)
     trainer: Trainer | None = None
+    lost = False
 
     def on_term(signum, frame):
         if trainer is not None:
@@ -246,6 +257,9 @@ def run_in_dir(
         if run.cancel_flag.exists():
             raise Cancelled()
         trainer.fit()
+    except locks.LockLost:
+        lost = True  # someone else's run now: write nothing, not even the cancel flag's end
+        raise
     except Cancelled:
         n = trainer.epoch if trainer is not None else 0
         run.set_status(
@@ -267,8 +281,9 @@ def run_in_dir(
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
-        with contextlib.suppress(OSError):
-            run.cancel_flag.unlink(missing_ok=True)
+        if not lost:
+            with contextlib.suppress(OSError):
+                run.cancel_flag.unlink(missing_ok=True)
         run.release()
     return run
 

@@ -6,11 +6,13 @@ cluster that cannot be reached or is too small for the run is one sentence."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import psutil
 import pytest
@@ -82,12 +84,28 @@ def test_the_address_comes_from_the_environment_or_the_file(tmp_path):
     env = {"LATENTLAB_CONFIG": str(conf), "LATENTLAB_RAY_ADDRESS": "auto"}
     assert ray_engine.address(env) == "auto"  # the environment beats the file
     assert ray_engine.address({"LATENTLAB_CONFIG": str(tmp_path / "none.toml")}) is None
+    conf.write_text('[ray]\naddress = " 10.0.0.5:6379 "\n')
+    assert ray_engine.address({"LATENTLAB_CONFIG": str(conf)}) == "10.0.0.5:6379"
     conf.write_text("[ray]\naddress = 6379\n")
-    with pytest.raises(queue.QueueConfigError, match=r"must be host:port, .* got 6379\."):
+    with pytest.raises(queue.QueueConfigError, match=r"must be host:port or auto, got 6379\."):
         ray_engine.address({"LATENTLAB_CONFIG": str(conf)})
+    with pytest.raises(queue.QueueConfigError, match=r"Ray Client address .* host:port"):
+        ray_engine.address({ray_engine.ENV_ADDRESS: "ray://10.0.0.5:10001"})
 
 
-def test_a_run_trains_on_the_cluster_and_resumes_there(on_ray):
+def test_a_task_goes_where_one_node_has_all_it_needs():
+    gpu_node = {"CPU": 4, "GPU": 1, "memory": 16e9}
+    cpu_node = {"CPU": 32, "memory": 256e9}
+    assert ray_engine._fits([gpu_node, cpu_node], {"CPU": 8, "GPU": 0, "memory": 20e9})
+    # 8 CPUs and a GPU: each exists somewhere, but on no one node
+    assert not ray_engine._fits([gpu_node, cpu_node], {"CPU": 8, "GPU": 1, "memory": None})
+    assert ray_engine._fits([gpu_node, cpu_node], {"CPU": 2, "GPU": 1, "memory": 1e9})
+
+
+def test_a_run_trains_on_the_cluster_and_resumes_there(on_ray, monkeypatch):
+    from core import projections as proj
+
+    monkeypatch.setenv("LATENTLAB_PRECOMPUTE_VIEWS", "1")
     run = jobs.start(DIGITS, ARGS, "on-ray", root=on_ray)
     st = jobs.wait(run, timeout=180)
     assert st["state"] == "done", st
@@ -95,7 +113,19 @@ def test_a_run_trains_on_the_cluster_and_resumes_there(on_ray):
     assert [m["epoch"] for m in run.metrics()] == [1, 2]  # the curves, as for a local run
     model, ck = load_model(run.checkpoint_path)
     assert ck["epoch"] == 2 and model.latent_dim == 2
-    assert not run.busy and queue.waiting(on_ray) == []
+    assert queue.waiting(on_ray) == []
+    # the Embeddings views start on the server once the task is done (not as a child of
+    # the Ray worker, which Ray ends with it)
+    wait_until(lambda: proj.progress(run, proj.DEFAULT_N) is not None, 60, "the views' job")
+    wait_until(lambda: not run.busy, 60, "the launcher to end")
+    time.sleep(3)  # a child of the Ray worker would have been ended by now
+    rec = proj.progress(run, proj.DEFAULT_N)
+    try:
+        assert rec["state"] in ("running", "done"), rec
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(rec["pid"], signal.SIGTERM)  # the test's, and two cores are few
+    monkeypatch.setenv("LATENTLAB_PRECOMPUTE_VIEWS", "0")
 
     jobs.resume(run, 3)  # resume goes to the cluster too, from the checkpoint there
     assert jobs.wait(run, timeout=180)["state"] == "done"
@@ -164,9 +194,15 @@ def test_a_cluster_too_small_or_not_there_is_one_sentence(on_ray, ray_head, monk
     st = jobs.wait(jobs.start(DIGITS, ARGS, "big", root=on_ray), timeout=120)
     assert (st["state"], st["message"]) == ("failed", (
         "No Ray node is big enough for this run: it needs 4 CPUs, "
-        f"{round(st['memory_needed'] / 1e6)} MB of memory; lower the threads per run or add a "
-        "bigger node."))  # fmt: skip
+        f"{round(st['memory_needed'] / 1e6)} MB of memory on one node; lower the threads per "
+        "run or add a bigger node."))  # fmt: skip
     monkeypatch.setenv("LATENTLAB_THREADS_PER_RUN", "1")
+    conf = on_ray.parent / "latentlab.toml"  # a bad address in the file, read by the launcher
+    conf.write_text('[ray]\naddress = "ray://10.0.0.5:10001"\n')
+    monkeypatch.setenv("LATENTLAB_CONFIG", str(conf))
+    monkeypatch.delenv(ray_engine.ENV_ADDRESS)
+    st = jobs.wait(jobs.start(DIGITS, ARGS, "client", root=on_ray), timeout=120)
+    assert st["state"] == "failed" and "is a Ray Client address" in st["message"], st
     monkeypatch.setenv(ray_engine.ENV_ADDRESS, f"127.0.0.1:{_free_port()}")  # nobody there
     st = jobs.wait(jobs.start(DIGITS, ARGS, "nowhere", root=on_ray), timeout=180)
     assert st["state"] == "failed"

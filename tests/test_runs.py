@@ -29,7 +29,7 @@ from core.runs import (
     read_checkpoint,
 )
 from core.store import atomic, schema
-from core.store.lock import DELEGATE_ENV, RunLock, is_locked, owner
+from core.store.lock import DELEGATE_ENV, LockLost, RunLock, is_locked, owner
 from core.store.schema import Damaged
 from core.train import Cancelled, TrainConfig, Trainer, run_in_dir, train
 
@@ -96,6 +96,12 @@ def test_a_delegate_trains_only_under_its_launchers_lock(tmp_path, monkeypatch):
     run = new_run(tmp_path)
     token = "ab" * 16
     assert not RunLock(run.path).delegate(token)  # nobody holds it: nothing to train under
+    with held_by_other_process(run.path, token):
+        gone = RunLock(run.path)
+        assert gone.delegate(token)
+        gone.check_delegate()  # its launcher holds the run: nothing happens
+    with pytest.raises(LockLost):  # the launcher has ended: the delegate must stop
+        gone.check_delegate()
     with held_by_other_process(run.path, token):
         assert not RunLock(run.path).delegate("cd" * 16)  # another launcher's token
         assert not RunLock(run.path).delegate(token[:8])  # too short to be one

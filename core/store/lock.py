@@ -29,6 +29,7 @@ import fcntl
 import hmac
 import json
 import os
+import time
 from pathlib import Path
 
 import psutil
@@ -36,6 +37,12 @@ import psutil
 LOCK_NAME = ".lock"
 FD_ENV = "LATENTLAB_RUN_LOCK_FD"
 DELEGATE_ENV = "LATENTLAB_RUN_LOCK_DELEGATE"
+
+
+class LockLost(BaseException):
+    """A delegate's launcher no longer holds the run (it died, or the run has a new owner):
+    the delegate stops at once and writes nothing more (a BaseException: no ``except
+    Exception`` on the way swallows it)."""
 
 
 class RunBusyError(ValueError):
@@ -118,6 +125,9 @@ class RunLock:
         self.fd: int | None = None
         self.adopted = False
         self.delegated = False  # trains under the lock another process holds for it
+        self._token = ""
+        self._checked = 0.0
+        self._wrote_token = False
 
     @property
     def held(self) -> bool:
@@ -158,7 +168,21 @@ class RunLock:
         if not hmac.compare_digest(theirs.encode(), token.encode()):
             return False
         self.delegated = self.adopted = True
+        self._token, self._checked = token, time.monotonic()
         return True
+
+    def check_delegate(self, every: float = 0.0) -> None:
+        """For a delegate: raise LockLost unless its launcher still holds the lock with the
+        same token (asked at most once per ``every`` seconds). No-op for a real holder."""
+        if not self.delegated or time.monotonic() - self._checked < every:
+            return
+        self._checked = time.monotonic()
+        theirs = owner(self.path.parent).get("delegate")
+        mine = self._token.encode()
+        same = isinstance(theirs, str) and hmac.compare_digest(theirs.encode(), mine)
+        if not (same and is_locked(self.path.parent)):
+            self.delegated = False
+            raise LockLost("the process that launched this run no longer holds it")
 
     def acquire_or_adopt(self) -> bool:
         """In a trainer: adopt the lock its launcher passed down (or train under the one it
@@ -177,6 +201,7 @@ class RunLock:
         if self.delegated:
             return
         assert self.fd is not None
+        self._wrote_token = "delegate" in extra
         rec = {**_record(pid or os.getpid()), **extra}
         data = json.dumps(rec).encode()
         with contextlib.suppress(OSError):
@@ -193,6 +218,9 @@ class RunLock:
 
     def release(self) -> None:
         self.delegated = False
+        if self.fd is not None and self._wrote_token:  # a late delegate finds no token
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
         if self.fd is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
