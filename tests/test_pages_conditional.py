@@ -47,7 +47,13 @@ def zoo_conditional() -> dict[str, Run]:
 
 
 def digits_one(zoo: dict[str, Run]) -> Run:
-    return next(r for r in zoo.values() if r.config()["train"]["dataset"] == "digits")
+    """The digits CVAE with a prior per label (digits-cvae-l2)."""
+    return next(
+        r
+        for r in zoo.values()
+        if r.config()["train"]["dataset"] == "digits"
+        and r.config()["model"]["config"]["class_prior"]
+    )
 
 
 def test_a_plain_run_opens_a_pretrained_conditional_model_in_one_click(
