@@ -151,6 +151,8 @@ def build(name: str) -> dict:
             (dest / "cache" / fname).write_bytes(data)
     run = Run(dest)
     run.update_config(name=name)
+    for lock in dest.glob(".*lock"):  # the update's short lock: nothing to ship
+        lock.unlink()
     res = evaluate(dest)  # written to <dest>/cache/evaluation.json
     card = {
         "name": name,

@@ -39,6 +39,7 @@ def test_zoo_is_small_and_read_only():
     for p in ENTRIES:
         run = Run(p)
         assert run.readonly and run.status()["state"] == "done"
+        assert not list(p.glob(".*lock")), f"{p.name} ships a lock file"
         with pytest.raises(RunError, match="read-only"):
             run.delete()
         model, ck = load_model(run.checkpoint_path)  # weights_only=True inside
