@@ -21,6 +21,10 @@ drawn, and the probe's Runs page. Chromium runs on the same cores as the server:
 rendering of 30 tabs is part of the load, and the CPU seconds of the server, its training
 processes and Chromium are printed apart.
 
+With ``--ray CPUS`` the server trains on a real Ray head started on 127.0.0.1 with that
+many CPUs (``core.ray_engine``; needs requirements-ray.txt): the runs wait in Ray's queue
+instead of the server's, and the Ray processes' CPU time and memory are printed apart.
+
 Targets (issue 14) on a 2-core machine: no run lost, every run finishes, server memory under
 4 GB beyond the training processes allowed by N, page p95 under 2 s throughout.
 """
@@ -28,6 +32,7 @@ Targets (issue 14) on a 2-core machine: no run lost, every run finishes, server 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -45,6 +50,8 @@ from core.runs import list_runs
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
 
 TERMINAL = ("done", "failed", "cancelled")
+# the Ray head's processes and its workers ("ray::train_on_worker", "ray::IDLE")
+RAY_PROCESSES = ("ray::", "raylet", "gcs_server", "python3 -m ray", "ray_client")
 
 
 def server_process(port: int) -> psutil.Process:
@@ -66,20 +73,30 @@ class Sampler(threading.Thread):
         self.state: dict[str, str] = {}
         self.server_peak = self.total_peak = 0
         self.training_peak = 0  # training processes at once, as seen
-        self.cpu: dict[str, dict[int, float]] = {"server": {}, "training": {}, "chromium": {}}
+        self.cpu: dict[str, dict[int, float]] = {
+            "server": {}, "training": {}, "chromium": {}, "ray": {}}  # fmt: skip
+        self.ray_peak = 0
         self.stop = threading.Event()
 
     def cpu_seconds(self) -> None:
         """The CPU time of each process so far (user + system), by who it works for: the
         Streamlit server, its training and view processes, and Chromium."""
-        groups = {"server": [self.server], "training": [], "chromium": []}
+        groups = {"server": [self.server], "training": [], "chromium": [], "ray": []}
         try:
             groups["training"] = self.server.children(recursive=True)
         except psutil.Error:
             pass
         for p in psutil.process_iter(["name"]):
-            if "chrom" in (p.info["name"] or "").lower():
+            name = (p.info["name"] or "").lower()
+            if "chrom" in name:
                 groups["chromium"].append(p)
+            elif name.startswith(RAY_PROCESSES):
+                groups["ray"].append(p)
+        ray_rss = 0
+        for p in groups["ray"]:
+            with contextlib.suppress(psutil.Error):
+                ray_rss += p.memory_info().rss
+        self.ray_peak = max(self.ray_peak, ray_rss)
         for group, procs in groups.items():
             for p in procs:
                 try:
@@ -129,12 +146,24 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
 
 
-def classroom(students: int, within: float, timeout: float, probe_every: float) -> dict:
+def classroom(
+    students: int, within: float, timeout: float, probe_every: float, ray_cpus: int = 0
+) -> dict:
+    env = {"OMP_NUM_THREADS": "1", "LATENTLAB_PRECOMPUTE_VIEWS": "0"}
+    if not ray_cpus:
+        return _classroom(students, within, timeout, probe_every, env)
+    from tests.ray_head import local_ray_head
+
+    with local_ray_head(ray_cpus) as address:
+        env["LATENTLAB_RAY_ADDRESS"] = address
+        return {"ray_cpus": ray_cpus, **_classroom(students, within, timeout, probe_every, env)}
+
+
+def _classroom(students: int, within: float, timeout: float, probe_every: float, env) -> dict:
     from playwright.sync_api import sync_playwright
 
     runs_dir = Path(tempfile.mkdtemp(prefix="classroom-")) / "runs"
     runs_dir.mkdir()
-    env = {"OMP_NUM_THREADS": "1", "LATENTLAB_PRECOMPUTE_VIEWS": "0"}
     with streamlit_server(runs_dir, extra_env=env, timeout=120) as url:
         sampler = Sampler(runs_dir, server_process(int(url.rsplit(":", 1)[1])))
         sampler.start()
@@ -207,6 +236,7 @@ def classroom(students: int, within: float, timeout: float, probe_every: float) 
         "drained_s": round(drained, 1),
         "server_rss_peak_mb": round(sampler.server_peak / 2**20),
         "server_and_training_rss_peak_mb": round(sampler.total_peak / 2**20),
+        "ray_rss_peak_mb": round(sampler.ray_peak / 2**20),
         "home_drawn_ms": spread(home_ms),
         "press_to_train_page_ms": spread(press_ms),
         "runs_page_probe_ms": spread(probe_ms),
@@ -231,12 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--within", type=float, default=60, help="seconds over which they press")
     p.add_argument("--timeout", type=float, default=1800, help="give up on the queue after")
     p.add_argument("--probe-every", type=float, default=2.0, help="seconds between probes")
+    p.add_argument("--ray", type=int, default=0, metavar="CPUS",
+                   help="train on a local Ray head with this many CPUs")  # fmt: skip
     a = p.parse_args(argv)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB, load {os.getloadavg()[0]:.1f} at start"
     )
-    res = classroom(a.students, a.within, a.timeout, a.probe_every)
+    res = classroom(a.students, a.within, a.timeout, a.probe_every, a.ray)
     width = max(map(len, res))
     for k, v in res.items():
         print(f"{k:{width}s}  {v}")

@@ -11,7 +11,7 @@ for a local run:
   run needs as Ray's ``memory`` resource) and waits for it. Ray's scheduler keeps the line:
   there is no queue of ours on the cluster.
 - The task trains with ``core.train`` into the same run directory, under the launcher's
-  lock (``RunLock.delegate``: a random token in the lock's record, a guard against a stale
+  lock (``RunLock.delegate``: a random token in ``<run>/.delegate``, a guard against a stale
   task writing into a run that has a new owner, not a secret), and writes status.json,
   metrics.jsonl and the checkpoints there, so the pages show state, curves, cancel and
   resume unchanged. It checks every few seconds that its launcher still holds the run, and
@@ -132,7 +132,7 @@ def run(run: Run, argv: list[str], s: Settings, where: str) -> int:
     it to the cluster, wait for the task, and record how it ended when the task could not."""
     run.acquire()  # adopts the lock core.jobs passed down; held until this process ends
     token = secrets.token_hex(16)
-    run.lock.write_owner(delegate=token)
+    run.lock.grant_delegate(token)
     stop = threading.Event()
 
     def on_term(signum, frame):

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
 
 import psutil
@@ -21,36 +18,17 @@ from core import jobs, queue, ray_engine
 from core.runs import load_model
 from core.store import lock as locks
 from tests.browser import wait_until
+from tests.ray_head import free_port, local_ray_head
 from tests.test_queue import ARGS, DIGITS, paused_pid
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra (requirements-ray.txt)")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_head():
     """A real Ray head on loopback with one CPU (so a second run waits in Ray's queue)."""
-    ray_bin = shutil.which("ray")
-    assert ray_bin, "the ray command comes with the ray package"
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are capped
-    port = _free_port()
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    cmd = [ray_bin, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-           "--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats",
-           f"--temp-dir={temp}"]  # fmt: skip
-    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=120)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
+    with local_ray_head(cpus=1) as address:
+        yield address
 
 
 @pytest.fixture
@@ -203,7 +181,7 @@ def test_a_cluster_too_small_or_not_there_is_one_sentence(on_ray, ray_head, monk
     monkeypatch.delenv(ray_engine.ENV_ADDRESS)
     st = jobs.wait(jobs.start(DIGITS, ARGS, "client", root=on_ray), timeout=120)
     assert st["state"] == "failed" and "is a Ray Client address" in st["message"], st
-    monkeypatch.setenv(ray_engine.ENV_ADDRESS, f"127.0.0.1:{_free_port()}")  # nobody there
+    monkeypatch.setenv(ray_engine.ENV_ADDRESS, f"127.0.0.1:{free_port()}")  # nobody there
     st = jobs.wait(jobs.start(DIGITS, ARGS, "nowhere", root=on_ray), timeout=180)
     assert st["state"] == "failed"
     assert st["message"].startswith("Could not reach the Ray cluster at 127.0.0.1:")

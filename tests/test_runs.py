@@ -29,7 +29,14 @@ from core.runs import (
     read_checkpoint,
 )
 from core.store import atomic, schema
-from core.store.lock import DELEGATE_ENV, LockLost, RunLock, is_locked, owner
+from core.store.lock import (
+    DELEGATE_ENV,
+    LockLost,
+    RunLock,
+    delegate_token,
+    is_locked,
+    owner,
+)
 from core.store.schema import Damaged
 from core.train import Cancelled, TrainConfig, Trainer, run_in_dir, train
 
@@ -62,7 +69,9 @@ from core.store.lock import RunLock
 lk = RunLock(sys.argv[1])
 if not lk.acquire():
     sys.exit(3)
-lk.write_owner(**({"delegate": sys.argv[2]} if len(sys.argv) > 2 else {}))
+lk.write_owner()
+if len(sys.argv) > 2:
+    lk.grant_delegate(sys.argv[2])
 print("locked", flush=True)
 time.sleep(600)
 """
@@ -70,8 +79,8 @@ time.sleep(600)
 
 @contextlib.contextmanager
 def held_by_other_process(run_path: Path, *delegate: str):
-    """A real second process that holds the run's lock until the block ends (killed); its
-    record names ``delegate`` when given (a Ray launcher's token)."""
+    """A real second process that holds the run's lock until the block ends (killed); it
+    grants ``delegate`` when given (a Ray launcher's token, ``<run>/.delegate``)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(run_path), *delegate],
@@ -97,6 +106,9 @@ def test_a_delegate_trains_only_under_its_launchers_lock(tmp_path, monkeypatch):
     token = "ab" * 16
     assert not RunLock(run.path).delegate(token)  # nobody holds it: nothing to train under
     with held_by_other_process(run.path, token):
+        # core.jobs rewrites the lock's record with the launcher's pid after the spawn, at
+        # any moment (late under load): the token does not live there
+        (run.path / ".lock").write_text(json.dumps({"pid": 12345}))
         gone = RunLock(run.path)
         assert gone.delegate(token)
         gone.check_delegate()  # its launcher holds the run: nothing happens
@@ -108,8 +120,9 @@ def test_a_delegate_trains_only_under_its_launchers_lock(tmp_path, monkeypatch):
         monkeypatch.setenv(DELEGATE_ENV, token)
         run.acquire()
         assert run.lock.delegated and run.lock.held
+        before = owner(run.path)
         run.lock.write_owner()  # a delegate writes no record: the launcher's stays
-        assert owner(run.path)["delegate"] == token
+        assert owner(run.path) == before and delegate_token(run.path) == token
         run.release()
         assert is_locked(run.path)  # a delegate's release never unlocks the launcher's lock
         monkeypatch.setenv(DELEGATE_ENV, "cd" * 16)

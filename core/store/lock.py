@@ -16,7 +16,9 @@ child adopts it.
 
 On a Ray cluster (``core.ray_engine``) the trainer is a Ray worker, perhaps on another
 machine: the launcher's process keeps the lock for the run's whole life and writes a random
-``delegate`` token into its record; the worker, given the same token
+``delegate`` token into ``<run>/.delegate`` (a file of its own: ``core.jobs`` rewrites the
+lock's record with the launcher's pid after the spawn, at a moment the launcher cannot
+know); the worker, given the same token
 (``LATENTLAB_RUN_LOCK_DELEGATE``), trains under that lock without holding one itself
 (``RunLock.delegate``). Only the launcher is ever signalled, and Ray ends the worker when
 the launcher dies, so the lock still says whether the run is training.
@@ -35,6 +37,7 @@ from pathlib import Path
 import psutil
 
 LOCK_NAME = ".lock"
+DELEGATE_NAME = ".delegate"  # a Ray launcher's token (core.ray_engine)
 FD_ENV = "LATENTLAB_RUN_LOCK_FD"
 DELEGATE_ENV = "LATENTLAB_RUN_LOCK_DELEGATE"
 
@@ -74,6 +77,21 @@ def file_locked(path: str | Path) -> bool:
     finally:
         os.close(fd)  # also releases the shared lock we may have taken
     return False
+
+
+def delegate_token(run_path: str | Path) -> str | None:
+    """The token a launcher granted its delegate, or None (no file, unreadable, a link)."""
+    try:
+        fd = os.open(Path(run_path) / DELEGATE_NAME, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        text = os.read(fd, 256).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return text or None
 
 
 def owner(run_path: str | Path) -> dict:
@@ -127,7 +145,7 @@ class RunLock:
         self.delegated = False  # trains under the lock another process holds for it
         self._token = ""
         self._checked = 0.0
-        self._wrote_token = False
+        self._granted = False  # this holder wrote <run>/.delegate
 
     @property
     def held(self) -> bool:
@@ -162,8 +180,8 @@ class RunLock:
     def delegate(self, token: str) -> bool:
         """Train under the lock another process holds for this one (a Ray worker under its
         launcher): True when the lock is held and its holder's record names ``token``."""
-        theirs = owner(self.path.parent).get("delegate")
-        if not (isinstance(theirs, str) and len(token) >= 16 and is_locked(self.path.parent)):
+        theirs = delegate_token(self.path.parent)
+        if not (theirs and len(token) >= 16 and is_locked(self.path.parent)):
             return False
         if not hmac.compare_digest(theirs.encode(), token.encode()):
             return False
@@ -177,9 +195,8 @@ class RunLock:
         if not self.delegated or time.monotonic() - self._checked < every:
             return
         self._checked = time.monotonic()
-        theirs = owner(self.path.parent).get("delegate")
-        mine = self._token.encode()
-        same = isinstance(theirs, str) and hmac.compare_digest(theirs.encode(), mine)
+        theirs = delegate_token(self.path.parent)
+        same = bool(theirs) and hmac.compare_digest(theirs.encode(), self._token.encode())
         if not (same and is_locked(self.path.parent)):
             self.delegated = False
             raise LockLost("the process that launched this run no longer holds it")
@@ -201,12 +218,26 @@ class RunLock:
         if self.delegated:
             return
         assert self.fd is not None
-        self._wrote_token = "delegate" in extra
         rec = {**_record(pid or os.getpid()), **extra}
         data = json.dumps(rec).encode()
         with contextlib.suppress(OSError):
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, data, 0)
+
+    def grant_delegate(self, token: str) -> None:
+        """As the holder: let a process given ``token`` train under this lock (a Ray
+        worker), until this lock is released. Written whole (temp file, rename)."""
+        assert self.fd is not None
+        path = self.path.parent / DELEGATE_NAME
+        tmp = path.with_name(f"{DELEGATE_NAME}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, token.encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        self._granted = True
 
     def hand_over(self) -> None:
         """Close this process's handle without unlocking: a child that inherited the same
@@ -218,9 +249,10 @@ class RunLock:
 
     def release(self) -> None:
         self.delegated = False
-        if self.fd is not None and self._wrote_token:  # a late delegate finds no token
+        if self.fd is not None and self._granted:  # a late delegate finds no token
             with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, 0)
+                (self.path.parent / DELEGATE_NAME).unlink(missing_ok=True)
+            self._granted = False
         if self.fd is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
