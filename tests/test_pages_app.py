@@ -554,6 +554,20 @@ def test_a_run_link_opens_that_run(own_runs):
     assert at.query_params["run"] == older.id
 
 
+def test_a_train_link_watches_that_run_and_the_picker_still_works(own_runs):
+    """?run= on the Train page watches that run (the page used to keep the run watched
+    before, or the newest), once per link: picking another run in the picker sticks."""
+    newest, older = list_runs(own_runs)
+    at = open_link(older.id)
+    at.switch_page("../pages/train.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="train.watch").value == older.id
+    at.selectbox(key="train.watch").set_value(newest.id).run()
+    at.run()
+    assert at.selectbox(key="train.watch").value == newest.id
+
+
 @pytest.mark.parametrize("how", ["mistyped", "deleted"])
 def test_a_link_to_no_run_says_which_run_opened_instead(own_runs, how):
     newest, older = list_runs(own_runs)
