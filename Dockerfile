@@ -2,6 +2,7 @@
 #   docker build -t latent-lab .
 #   docker run -p 8501:8501 -v latent-runs:/app/runs latent-lab              # CPU
 #   docker run --gpus all -p 8501:8501 -v latent-runs:/app/runs latent-lab   # NVIDIA GPU
+#   docker build --build-arg WITH_RAY=1 -t latent-lab-ray .                   # with Ray
 # torch 2.14.1 from PyPI is a CUDA build: it uses the GPU when the container gets one
 # (--gpus all, NVIDIA container toolkit) and runs on the CPU otherwise.
 FROM python:3.11-slim-bookworm
@@ -24,8 +25,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+# --build-arg WITH_RAY=1 adds the optional Ray extra (README "On a Ray cluster"): the same
+# image then serves the app with LATENTLAB_RAY_ADDRESS set, and runs as a Ray node
+ARG WITH_RAY=0
+COPY requirements.txt requirements-ray.txt ./
+RUN pip install --no-cache-dir -r requirements.txt \
+    && if [ "$WITH_RAY" = "1" ]; then pip install --no-cache-dir -r requirements-ray.txt; fi
 
 COPY pyproject.toml ./
 COPY core/ core/
