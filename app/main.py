@@ -73,6 +73,8 @@ def sidebar_run_picker() -> None:
         wanted = url_state.raw("run") if from_link else ss["run_id"]
         fallback = ids[0] if ids else None
         ss["run_id"] = wanted if wanted in ids else fallback
+        if from_link and wanted in ids:
+            ss["linked_run"] = wanted  # a link named it: the Train page watches it (once)
         if wanted and wanted not in ids:
             damaged = any(r.id == wanted for r in everything)
             instead = labels[fallback] if fallback else None

@@ -50,8 +50,10 @@ from core.runs import list_runs
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
 
 TERMINAL = ("done", "failed", "cancelled")
-# the Ray head's processes and its workers ("ray::train_on_worker", "ray::IDLE")
-RAY_PROCESSES = ("ray::", "raylet", "gcs_server", "python3 -m ray", "ray_client")
+# the Ray head's processes and its workers ("ray::train_on_worker", "ray::IDLE") by name,
+# and its Python helpers (monitor, log monitor) by a path in their command line
+RAY_PROCESSES = ("ray::", "raylet", "gcs_server")
+RAY_PATHS = ("/ray/_private/", "/ray/autoscaler/", "/ray/dashboard/")
 
 
 def server_process(port: int) -> psutil.Process:
@@ -86,11 +88,12 @@ class Sampler(threading.Thread):
             groups["training"] = self.server.children(recursive=True)
         except psutil.Error:
             pass
-        for p in psutil.process_iter(["name"]):
+        for p in psutil.process_iter(["name", "cmdline"]):
             name = (p.info["name"] or "").lower()
+            cmd = " ".join(p.info["cmdline"] or [])
             if "chrom" in name:
                 groups["chromium"].append(p)
-            elif name.startswith(RAY_PROCESSES):
+            elif name.startswith(RAY_PROCESSES) or any(s in cmd for s in RAY_PATHS):
                 groups["ray"].append(p)
         ray_rss = 0
         for p in groups["ray"]:

@@ -6,7 +6,6 @@ server finds it again there.
 
 import streamlit as st
 
-from app import url_state
 from app.common import explain, find_run, runs_root
 from app.train_form import load_run_settings, new_run
 from app.train_monitor import (
@@ -54,9 +53,9 @@ if "train.toast" in ss:  # said after the rerun that shows the run just started
 requested = ss.pop("train.requested", None)  # a run just started, here or on Home
 if requested and (started := find_run(requested)) is not None:
     load_run_settings(started)  # the form shows what is training
-linked = url_state.text("run")  # a link to this page names a run: watch it, once per link
-if not requested and linked and ss.get("train.linked") != linked:
-    ss["train.linked"] = requested = linked
+linked = ss.pop("linked_run", None)  # the run a link opened the session on (app/main.py)
+if not requested and linked:
+    requested = linked
 
 
 runs = user_runs()

@@ -568,6 +568,17 @@ def test_a_train_link_watches_that_run_and_the_picker_still_works(own_runs):
     assert at.selectbox(key="train.watch").value == newest.id
 
 
+def test_the_train_page_keeps_watching_a_run_just_started(own_runs):
+    """The sidebar's run (written into ?run= on every page) is not a link: a run just
+    started stays watched through later reruns."""
+    newest, older = list_runs(own_runs)
+    at = open_page("train", run_id=older.id, **{"train.requested": newest.id})
+    assert at.selectbox(key="train.watch").value == newest.id
+    at.run()
+    at.run()
+    assert at.selectbox(key="train.watch").value == newest.id
+
+
 @pytest.mark.parametrize("how", ["mistyped", "deleted"])
 def test_a_link_to_no_run_says_which_run_opened_instead(own_runs, how):
     newest, older = list_runs(own_runs)

@@ -129,8 +129,10 @@ def test_a_delegate_trains_only_under_its_launchers_lock(tmp_path, monkeypatch):
         with pytest.raises(RunBusyError):
             run.acquire()
     monkeypatch.delenv(DELEGATE_ENV, raising=False)  # acquire popped it
+    assert delegate_token(run.path) == token  # a killed launcher leaves its token behind
     run.acquire()  # the launcher is gone: the run is free to own as usual
     assert run.lock.fd is not None and not run.lock.delegated
+    assert delegate_token(run.path) is None  # the new owner revoked it: no stale task trains
     run.release()
 
 

@@ -159,7 +159,14 @@ class RunLock:
             os.close(fd)
             return False
         self.fd = fd
+        self._revoke_delegate()
         return True
+
+    def _revoke_delegate(self) -> None:
+        """A new owner: a token a killed launcher left behind (``.delegate``) no longer
+        lets its task train here."""
+        with contextlib.suppress(OSError):
+            (self.path.parent / DELEGATE_NAME).unlink(missing_ok=True)
 
     def adopt(self, fd: int) -> bool:
         """Take over a lock a parent acquired and passed down (same file, still locked)."""
@@ -175,6 +182,7 @@ class RunLock:
             return False
         self.fd = fd
         self.adopted = True
+        self._revoke_delegate()
         return True
 
     def delegate(self, token: str) -> bool:
