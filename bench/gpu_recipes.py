@@ -24,9 +24,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.train import TrainConfig, train  # noqa: E402
-from pretrained.build import RECIPES  # noqa: E402
+from core.train import TrainConfig, train
+from pretrained.build import RECIPES
 
 DEFAULT = ("fmnist-fcconv-vae-l10", "fmnist-conv-vae-l10")
 

@@ -158,6 +158,12 @@ def _status(run: Run) -> dict:
         return {}
 
 
+def on_ray(status: dict) -> bool:
+    """A run handed to a Ray cluster (core.ray_engine): it waits in Ray's queue, not in
+    this server's, and takes none of its slots."""
+    return status.get("engine") == "ray"
+
+
 def waiting(root: Path) -> list[Run]:
     """The runs waiting for a slot, first in line first (``queued_at``, written by
     ``core.jobs`` when it spawned the run, then the id): status queued, not yet past the
@@ -166,8 +172,7 @@ def waiting(root: Path) -> list[Run]:
     for run in list_runs(root):  # the store's own listing: no links, no _ or . folders
         st = _status(run)
         queued = st.get("state") == "queued" and "queued_at" in st
-        local = st.get("engine") != "ray"  # a Ray cluster's runs wait in Ray's queue
-        if queued and local and st.get("phase") in (None, "waiting") and run.busy:
+        if queued and not on_ray(st) and st.get("phase") in (None, "waiting") and run.busy:
             found.append((float(st.get("queued_at") or 0), run.path.name, run))
     return [r for *_, r in sorted(found, key=lambda t: (t[0], t[1]))]
 
@@ -192,8 +197,9 @@ def expected_start(root: Path, ahead: int, slots: int, now: float) -> float | No
     left = []
     for run in list_runs(root):
         st = _status(run)
-        local = st.get("engine") != "ray"  # a Ray cluster's runs free none of our slots
-        if st.get("state") == "running" and local and run.busy:  # a killed one says running
+        if (
+            st.get("state") == "running" and not on_ray(st) and run.busy
+        ):  # a killed one says running
             v = remaining_seconds(st, now)
             left.append(float("inf") if v is None else v)
     left.sort()
@@ -209,7 +215,7 @@ def describe(status: dict, now: float | None = None) -> str | None:
     if status.get("state") != "queued" or status.get("phase") != "waiting":
         return None
     msg = str(status.get("message") or "")
-    if status.get("engine") == "ray":  # the cluster's scheduler keeps the line, not ours
+    if on_ray(status):  # the cluster's scheduler keeps the line, not ours
         return "Waiting for the Ray cluster: " + msg.removeprefix("waiting for ") + "."
     if msg.startswith("waiting for memory"):
         return "Waiting for memory: " + msg.removeprefix("waiting for memory: ") + "."
@@ -260,8 +266,9 @@ def hold_view_slot(root: Path, poll: float = 1.0) -> int | None:
         return None
 
 
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB"
+def size_text(n: float) -> str:
+    """Bytes for a person: "1.2 GB", or "36 MB" under a gigabyte (not "0.0 GB")."""
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{max(1, round(n / 1e6))} MB"
 
 
 def wait_for_slot(run: Run, s: Settings, poll: float = POLL) -> int:
@@ -291,7 +298,9 @@ def wait_for_slot(run: Run, s: Settings, poll: float = POLL) -> int:
                 return fd
         now = time.time()
         if short:
-            message = f"waiting for memory: needs about {_gb(need)}, {_gb(free_memory)} free"
+            message = (
+                f"waiting for memory: needs about {size_text(need)}, {size_text(free_memory)} free"
+            )
         else:
             message = f"waiting in the queue: place {ahead + 1}, {s.slots} at once here"
         if (ahead, message) != shown or now - last_write > REWRITE:

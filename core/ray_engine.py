@@ -7,24 +7,27 @@ for a local run:
 
 - ``core.jobs`` spawns ``python -m core.queue`` as always; that light process (no torch)
   owns the run's lock for the run's whole life, connects to the cluster, submits one task
-  (``num_cpus`` = threads per run, one GPU when the cluster has GPUs, and the memory the
-  run needs as Ray's ``memory`` resource) and waits for it. Ray's scheduler keeps the line:
-  there is no queue of ours on the cluster.
+  (``num_cpus`` = threads per run, one GPU when a node with one fits the run and its device
+  is not cpu, and the memory the run needs as Ray's ``memory`` resource) and waits for it.
+  Ray's scheduler keeps the line: there is no queue of ours on the cluster.
 - The task trains with ``core.train`` into the same run directory, under the launcher's
   lock (``RunLock.delegate``: a random token in ``<run>/.delegate``, a guard against a stale
   task writing into a run that has a new owner, not a secret), and writes status.json,
   metrics.jsonl and the checkpoints there, so the pages show state, curves, cancel and
-  resume unchanged. It checks every few seconds that its launcher still holds the run, and
-  stops without writing when not (``LockLost``).
+  resume unchanged. Every 2 s and before each checkpoint it checks that its launcher still
+  holds the run, and stops when not (``LockLost``).
 - Cancel: the CANCEL file stops a training task after its batch; a task still waiting for
   the cluster is taken out of Ray's queue (``ray.cancel``). Killing the launcher ends the
   task too (Ray ends the tasks of a driver that dies), so the run reads as interrupted and
   resumes from its last checkpoint.
+- The Embeddings views of a finished run start here, on the server: Ray ends a finished
+  worker's child processes.
 
 Storage: the runs folder and the data folder must be the same POSIX path on the server and
-on every Ray node (one machine, or a shared mount: NFS, CephFS, Lustre). fsspec URLs are
-not supported: the run store relies on atomic renames and on the launcher's file lock.
-Every node needs this repository importable and its requirements installed.
+on every Ray node, on a filesystem whose ``flock`` a node sees (one machine; across
+machines, e.g. CephFS; NFS emulates flock with POSIX locks, which the lock hand-over does
+not survive; only one machine has been tried). fsspec URLs are not supported: the run store
+relies on atomic renames. Every node needs this repository importable and its requirements.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import socket
 import threading
 from pathlib import Path
 
-from core.queue import POLL, QueueConfigError, Settings, file_table
+from core.queue import POLL, QueueConfigError, Settings, file_table, size_text
 from core.runs import FINISHED, Run
 from core.store import lock as locks
 
@@ -71,8 +74,7 @@ def _need_text(cpus: int, gpus: int, memory: int | None) -> str:
     if gpus:
         parts.append(f"{gpus} GPU")
     if memory:
-        size = f"{memory / 1e9:.1f} GB" if memory >= 1e9 else f"{max(1, round(memory / 1e6))} MB"
-        parts.append(f"{size} of memory")
+        parts.append(f"{size_text(memory)} of memory")
     return ", ".join(parts)
 
 
@@ -84,6 +86,7 @@ def _worker_env(threads: int) -> dict:
     skip = (locks.FD_ENV, locks.DELEGATE_ENV, ENV_ADDRESS)
     env = {k: v for k, v in os.environ.items() if k.startswith("LATENTLAB_") and k not in skip}
     env["LATENTLAB_DATA_DIR"] = str(default_data_dir().resolve())
+    env["LATENTLAB_PRECOMPUTE_VIEWS"] = "0"  # the launcher starts them (a worker's child dies)
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     return env
 
@@ -213,10 +216,10 @@ def _submit_and_wait(ray, rayerr, run, argv, s, need, token, stop) -> int:
             run.set_status("cancelled", message="cancelled while waiting for the Ray cluster",
                            drop=("phase",))  # fmt: skip
         return 0
-    except rayerr.RayError as e:
-        code, why = 1, str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    except rayerr.RayError as e:  # the worker or its node died: the first line says which
+        code, why = 1, (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
     else:
         why = f"the trainer on the Ray node exited with code {code}: see the run's log"
     if code != 0 and run.status().get("state") not in FINISHED:
         run.set_status("failed", message=why, drop=("phase",))
-    return int(code or 0) if isinstance(code, int) else 1
+    return code

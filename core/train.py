@@ -119,8 +119,6 @@ def _attach_run(trainer: Trainer, run: Run) -> None:
         t.checkpoint(run.checkpoint_path, history=history)
         faults.point("before-done")
         run.set_status("done", epoch=t.epoch, step=t.step, total=t.total_steps, message="finished")
-        if run.lock is not None and run.lock.delegated:
-            return  # a Ray worker: its launcher starts the views on the server (ray_engine)
         with contextlib.suppress(Exception):  # best effort: never fails or touches the run
             from core.projections import after_training  # the Embeddings views, in background
 

@@ -17,8 +17,8 @@ import pytest
 from core import jobs, queue, ray_engine
 from core.runs import load_model
 from core.store import lock as locks
-from tests.browser import wait_until
-from tests.ray_head import free_port, local_ray_head
+from tests.browser import free_port, wait_until
+from tests.ray_head import local_ray_head
 from tests.test_queue import ARGS, DIGITS, paused_pid
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra (requirements-ray.txt)")

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import psutil
 
+from core.store import atomic
+
 LOCK_NAME = ".lock"
 DELEGATE_NAME = ".delegate"  # a Ray launcher's token (core.ray_engine)
 FD_ENV = "LATENTLAB_RUN_LOCK_FD"
@@ -185,13 +187,17 @@ class RunLock:
         self._revoke_delegate()
         return True
 
-    def delegate(self, token: str) -> bool:
-        """Train under the lock another process holds for this one (a Ray worker under its
-        launcher): True when the lock is held and its holder's record names ``token``."""
+    def _granted_to(self, token: str) -> bool:
+        """The lock is held and its holder granted ``token`` (``<run>/.delegate``)."""
         theirs = delegate_token(self.path.parent)
         if not (theirs and len(token) >= 16 and is_locked(self.path.parent)):
             return False
-        if not hmac.compare_digest(theirs.encode(), token.encode()):
+        return hmac.compare_digest(theirs.encode(), token.encode())
+
+    def delegate(self, token: str) -> bool:
+        """Train under the lock another process holds for this one (a Ray worker under its
+        launcher): True when the lock is held and its holder granted ``token``."""
+        if not self._granted_to(token):
             return False
         self.delegated = self.adopted = True
         self._token, self._checked = token, time.monotonic()
@@ -203,9 +209,7 @@ class RunLock:
         if not self.delegated or time.monotonic() - self._checked < every:
             return
         self._checked = time.monotonic()
-        theirs = delegate_token(self.path.parent)
-        same = bool(theirs) and hmac.compare_digest(theirs.encode(), self._token.encode())
-        if not (same and is_locked(self.path.parent)):
+        if not self._granted_to(self._token):
             self.delegated = False
             raise LockLost("the process that launched this run no longer holds it")
 
@@ -236,15 +240,7 @@ class RunLock:
         """As the holder: let a process given ``token`` train under this lock (a Ray
         worker), until this lock is released. Written whole (temp file, rename)."""
         assert self.fd is not None
-        path = self.path.parent / DELEGATE_NAME
-        tmp = path.with_name(f"{DELEGATE_NAME}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        try:
-            os.write(fd, token.encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        atomic.write_bytes(self.path.parent / DELEGATE_NAME, token.encode("ascii"))
         self._granted = True
 
     def hand_over(self) -> None:
