@@ -21,6 +21,7 @@ mouse-to-image latency), which the browser tests and the interaction benchmark r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,7 +40,49 @@ def _parts(stem: str) -> dict:
     return {kind: _asset(f"{stem}.{kind}") for kind in ("html", "css", "js")}
 
 
-_plane = st.components.v2.component("latentlab.latent_plane", **_parts("plane"))
+ORT_DIR = Path(__file__).parent / "static" / "ort"
+
+
+def ort_runtime() -> tuple[str | None, str]:
+    """(URL folder of the vendored onnxruntime-web, its version), or (None, why not): the
+    files must be in ``app/static/ort`` and Streamlit must serve ``app/static`` (the
+    repository's ``.streamlit/config.toml`` turns static serving on)."""
+    try:
+        version = json.loads((ORT_DIR / "VERSION.json").read_text(encoding="utf-8"))["version"]
+    except (OSError, ValueError, KeyError):
+        return None, "its runtime files are missing from app/static/ort (python -m app.vendor_ort)"
+    if not st.get_option("server.enableStaticServing"):
+        return None, (
+            "static file serving is off: start the app from the repository root, or pass "
+            "--server.enableStaticServing true"
+        )
+    base = "/" + (st.get_option("server.baseUrlPath") or "").strip("/")
+    return base.rstrip("/") + "/app/static/ort/", str(version)
+
+
+def served_bytes(data: bytes, slot: str) -> str | None:
+    """A URL (on this server, for this session) from which the browser fetches ``data``;
+    the same media store ``st.image`` uses, so it lives as long as the session shows it
+    (call again on every rerun). ``slot`` names the file's place on the page. None outside
+    a running server (AppTest, bare mode)."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return None
+    url = runtime.get_instance().media_file_mgr.add(data, "application/octet-stream", slot)
+    base = "/" + (st.get_option("server.baseUrlPath") or "").strip("/")
+    return base.rstrip("/") + url
+
+
+_plane = st.components.v2.component(
+    "latentlab.latent_plane", **(_parts("plane") | {"js": _asset("ort.js") + _asset("plane.js")})
+)
+_preload = st.components.v2.component(
+    "latentlab.decoder_preload",
+    html='<div class="ll-preload"></div>',
+    css=".ll-preload { width: 1px; height: 1px; opacity: 0; }",
+    js=_asset("ort.js") + _asset("preload.js"),
+)
 _pad = st.components.v2.component("latentlab.draw_pad", **_parts("pad"))
 _cats = st.components.v2.component("latentlab.category_grid", **_parts("cats"))
 _HOVER = _parts("hover")
@@ -67,6 +110,14 @@ def latent_plane(data: dict, key: str, on_pin: Callable[[], None] | None = None)
         The component result; ``.pin`` holds the click of this run, else None.
     """
     return _plane(key=key, data=data, on_pin_change=on_pin or _noop, width="stretch")
+
+
+def decoder_preload(files: dict, key: str) -> None:
+    """Start loading the in-browser decoder (``files``: {"runtime", "model", "id"}, see
+    ``app.explore_plane.decoder_files``) before the plane is drawn; shows nothing."""
+    if files.get("runtime") and files.get("model"):
+        with st.sidebar:  # out of the page's flow: no gap above the title
+            _preload(key=key, data=files, width="content", height="content")
 
 
 def draw_pad(key: str, dark: bool, rgb: bool = False, size: int = 224, brush: int = 18):

@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from app import components
+from app.common import get_model
 from app.explore_common import MAX_PIN
 from app.explore_context import (
     MAX_POINTS,
@@ -21,6 +22,7 @@ from app.explore_context import (
     basis,
     extent_of,
     labels_arg,
+    model_key,
     pick_test_image,
     shown_points,
     sprite_png,
@@ -29,6 +31,7 @@ from app.explore_context import (
 )
 from app.url_state import parse_float
 from core import explore as ex
+from core.onnx_decoder import decoder_onnx
 
 # ----------------------------------------------------------------------------- plane controls
 CONTROL_W = 170  # px: a select box or slider in the row of plane controls
@@ -197,6 +200,49 @@ def record_new_pin(ctx: Ctx, view: View) -> None:
     st.session_state["ex_pins"] = pins[-10:]
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _decoder_onnx(_model, key: str, cache_dir: str) -> bytes | None:
+    return decoder_onnx(_model, key, cache_dir)
+
+
+def decoder_files(model, key: str, run) -> dict:
+    """The in-browser decoder's files: {"runtime": URL folder of onnxruntime-web, "version",
+    "model": URL of this decoder as ONNX (served by this server), "id"}, or {"error": why
+    not} (the plane then blends its grid and says why)."""
+    runtime, version = components.ort_runtime()
+    if runtime is None:
+        return {"error": version}
+    onnx = _decoder_onnx(model, key, str(run.cache_dir))
+    if onnx is None:
+        return {"error": "this model's decoder could not be exported to ONNX"}
+    url = components.served_bytes(onnx, "latentlab.plane.decoder")
+    if url is None:
+        return {"error": "no server to serve the decoder from"}
+    return {"runtime": runtime, "version": version, "model": url, "id": _short(key)}
+
+
+def preload_decoder(run) -> None:
+    """Start the browser on the decoder while the page computes the plane (the encoded
+    test set and the sprite take seconds on a first visit)."""
+    model, _ = get_model(run)
+    components.decoder_preload(decoder_files(model, model_key(run), run), key="ex_preload")
+
+
+def exact_decoder(ctx: Ctx, view: View) -> dict:
+    """What the browser needs to decode the plane's exact points itself: the decoder's files
+    (``decoder_files``), the plane as ``z = origin + u du + v dv`` and the label's one-hot."""
+    files = decoder_files(ctx.model, ctx.key, ctx.run)
+    if "error" in files:
+        return files
+    origin, du, dv = view.plane.affine()
+    onehot = None
+    if ctx.conditional:
+        onehot = [0.0] * ctx.model.num_classes
+        onehot[int(view.label)] = 1.0
+    plane = {"origin": origin.tolist(), "du": du.tolist(), "dv": dv.tolist()}
+    return files | plane | {"onehot": onehot}
+
+
 def plane_component(ctx: Ctx, view: View, markers: list, path: list | None) -> None:
     plane, extent = view.plane, view.extent
     c, h, w = ctx.model.image_shape
@@ -226,6 +272,7 @@ def plane_component(ctx: Ctx, view: View, markers: list, path: list | None) -> N
         "start": list(pin) if pin else None,
         "start_note": "at the pin" if pin else "at the centre",
         "size": 500,
+        "exact": exact_decoder(ctx, view),
     }
     components.latent_plane(data, key="explore_plane", on_pin=_on_pin)
     what = "training items (the latent table)" if ctx.is_table else "test images"
@@ -243,8 +290,10 @@ def plane_component(ctx: Ctx, view: View, markers: list, path: list | None) -> N
         what = "training items (the latent table)" if ctx.is_table else "test images"
         st.caption(
             f"{len(which)} of {len(ctx.space['z'])} {what}, coloured by label; hover a dot to "
-            f"see its image. The picture follows the mouse by blending a {view.grid}×"
-            f"{view.grid} grid decoded on the server in one batch; a pin is decoded exactly."
+            "see its image. The picture at the cursor is the decoder's own output, computed "
+            f"in your browser; untick *exact decoding* to see instead the {view.grid}×"
+            f"{view.grid} grid decoded on the server, blended between cells (the fallback "
+            "when the browser cannot run the decoder). A pin is decoded on the server."
         )
 
 

@@ -145,6 +145,19 @@ class Plane:
             s[:, self.j] = uv[:, 1]
         return self.basis.latent(s).astype(np.float32)
 
+    def affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(origin, du, dv)``, each (L,) float64, with ``to_z([(u, v)]) = origin + u du +
+        v dv``: what a client needs to compute z at any point of the plane itself (the
+        browser's decoder, ``app.explore_plane``)."""
+        s = np.repeat(self.fixed[None, :], 3, 0).astype(np.float64)
+        s[:, self.i] = 0.0
+        s[:, self.j] = 0.0
+        s[1, self.i] = 1.0
+        if self.j != self.i:
+            s[2, self.j] = 1.0
+        z = self.basis.latent(s).astype(np.float64)
+        return z[0], z[1] - z[0], z[2] - z[0]
+
     def to_uv(self, z) -> np.ndarray:
         """Latent vectors (N, L) -> their projection on the plane's axes, (N, 2)."""
         s = self.basis.scores(np.asarray(z).reshape(-1, self.basis.dim))

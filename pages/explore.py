@@ -12,12 +12,13 @@ from app.explore_context import header, load_context
 from app.explore_draw import draw_section, placement_section
 from app.explore_page import EXPLORE_URL_KEYS, apply_url_once, explain_text, url_values
 from app.explore_pinned import grid_section, interpolation_section, pinned_section
-from app.explore_plane import plane_component, plane_controls, record_new_pin
+from app.explore_plane import plane_component, plane_controls, preload_decoder, record_new_pin
 from core.runs import CheckpointError
 
 run = require_run()
 reset_on_run_change(run, "ex_", EXPLORE_URL_KEYS)
 try:
+    preload_decoder(run)  # the browser fetches its decoder while the plane is computed
     ctx = load_context(run)
 except CheckpointError as e:  # a damaged or foreign checkpoint: one sentence, no traceback
     st.error(str(e))

@@ -39,6 +39,7 @@ export default function (component) {
   const readout = $(".ll-readout"), tip = $(".ll-tip"), tipImg = $(".ll-tip-img");
   const tipText = $(".ll-tip-text"), blendBox = $(".ll-blend"), mapBox = $(".ll-map");
   const wrap = $(".ll-plane-wrap"), legend = $(".ll-legend");
+  const exactBox = $(".ll-exact"), engine = $(".ll-engine");
   const W = window.__latentlab = window.__latentlab || {};
   const S = W.scrub = W.scrub || { moves: 0, paints: 0, latencies: [], pins: 0 };
   S.ready = false;
@@ -213,6 +214,85 @@ export default function (component) {
     return true;
   }
 
+  // Exact decoding: z = origin + u du + v dv through the decoder itself (ONNX, in wasm).
+  // Mouse moves that arrive while a decode runs are coalesced: the newest one is decoded
+  // next, so the picture never lags behind a queue of stale points.
+  const EX = data.exact || { error: "no decoder was sent" };
+  let dec = null, want = null, busy = false, lastUV = null;
+  exactBox.checked = !W.exactOff;
+  exactBox.disabled = !!EX.error;
+  function setEngine(note) {
+    const grid = `the blended ${G}×${G} grid decoded on the server`;
+    let text;
+    if (EX.error) text = `Showing ${grid}: the in-browser decoder is unavailable (${EX.error}).`;
+    else if (!exactBox.checked) text = `Showing ${grid} (exact decoding is off).`;
+    else if (dec) text = `Exact: the decoder itself runs in this browser (onnxruntime-web ${EX.version}, WebAssembly).`;
+    else text = note || `Starting the in-browser decoder… (meanwhile: ${grid})`;
+    engine.textContent = text;
+    S.engine = EX.error || !exactBox.checked || !dec ? "grid" : "exact";
+    blendBox.disabled = S.engine === "exact";  // the blend is the grid's
+  }
+  async function decodeExact(u, v) {
+    const L = EX.origin.length, z = new Float32Array(L);
+    for (let k = 0; k < L; k++) z[k] = EX.origin[k] + u * EX.du[k] + v * EX.dv[k];
+    const feeds = { z: new dec.ort.Tensor("float32", z, [1, L]) };
+    if (EX.onehot) {
+      feeds.onehot = new dec.ort.Tensor("float32", Float32Array.from(EX.onehot), [1, EX.onehot.length]);
+    }
+    const res = await dec.sess.run(feeds);
+    return res.image.data;  // (C, H, W) floats in [0, 1]
+  }
+  function paintFloat(px) {
+    const o = out.data, n = H * Wd;
+    const q = (x) => Math.round(Math.min(Math.max(x, 0), 1) * 255);
+    for (let k = 0; k < n; k++) {
+      const d = k * 4;
+      if (C === 1) { o[d] = o[d + 1] = o[d + 2] = q(px[k]); }
+      else { o[d] = q(px[k]); o[d + 1] = q(px[n + k]); o[d + 2] = q(px[2 * n + k]); }
+      o[d + 3] = 255;
+    }
+    dg.putImageData(out, 0, 0);
+    S.paints++;
+  }
+  async function pump() {
+    busy = true;
+    try {
+      while (want && alive && dec && exactBox.checked) {
+        const w = want; want = null;
+        const px = await decodeExact(w.u, w.v);
+        if (!alive || !exactBox.checked) break;
+        paintFloat(px);
+        const done = performance.now();
+        S.exactPaints = (S.exactPaints || 0) + 1;
+        if (w.t != null) {
+          S.lastEvent = w.t; S.lastPaint = done; S.lastUV = [w.u, w.v];
+          S.latencies.push(done - w.t);
+          if (S.latencies.length > 500) S.latencies.shift();
+        }
+      }
+    } catch (e) {
+      EX.error = "it failed while decoding: " + e.message;
+      exactBox.disabled = true; setEngine();
+      if (lastUV) paint(lastUV[0], lastUV[1]);
+    } finally { busy = false; }
+  }
+  function show(u, v, t) {  // the picture at (u, v): exact when it can be, else the grid
+    lastUV = [u, v];
+    if (dec && exactBox.checked && !EX.error) {
+      want = { u, v, t };
+      if (!busy) pump();
+      return true;
+    }
+    const ok = paint(u, v);
+    if (ok && t != null) {
+      const done = performance.now();
+      S.lastEvent = t; S.lastPaint = done; S.lastUV = [u, v];
+      S.latencies.push(done - t);
+      if (S.latencies.length > 500) S.latencies.shift();
+    }
+    return ok;
+  }
+
   const fmt = (x) => { const t = x.toFixed(3); return /^-0\.0+$/.test(t) ? t.slice(1) : t; };
   function showReadout(u, v, extra) {
     readout.textContent = `${data.axes[0]} = ${fmt(u)}\n${data.axes[1]} = ${fmt(v)}`
@@ -257,13 +337,7 @@ export default function (component) {
     if (!inside(p)) { tip.style.display = "none"; drawOverlay(null); return; }
     const u = U(p.x), v = V(p.y);
     S.moves++;
-    const painted = paint(u, v);
-    if (painted) {
-      const done = performance.now();
-      S.lastEvent = ev.timeStamp; S.lastPaint = done; S.lastUV = [u, v];
-      S.latencies.push(done - ev.timeStamp);
-      if (S.latencies.length > 500) S.latencies.shift();
-    }
+    const painted = show(u, v, ev.timeStamp);
     showReadout(u, v, painted ? "" : "decoding the plane…");
     drawOverlay(p);
     showTip(nearest(p.x, p.y), p.x, p.y);
@@ -280,6 +354,11 @@ export default function (component) {
     setTriggerValue("pin", { u, v });
   }
   function onToggle() { drawPlane(); }
+  function onExact() {
+    W.exactOff = !exactBox.checked;
+    setEngine();
+    if (lastUV) show(lastUV[0], lastUV[1], null);
+  }
 
   let pending = 0;
   const resized = new ResizeObserver(() => {
@@ -299,7 +378,10 @@ export default function (component) {
   overlay.addEventListener("mouseleave", onLeave);
   overlay.addEventListener("click", onClick);
   mapBox.addEventListener("change", onToggle);
+  exactBox.addEventListener("change", onExact);
   drawPlane();
+  S.mountedAt = performance.now(); S.firstExactMs = null; S.exactReady = false;
+  setEngine();
   drawOverlay(null);
   const start = data.start || [(u0 + u1) / 2, (v0 + v1) / 2];
   showReadout(start[0], start[1], "loading…");
@@ -307,11 +389,34 @@ export default function (component) {
   Promise.all([loadSprite(data.sprite), loadSprite(data.thumbs)]).then(([c, t]) => {
     if (!alive) return;
     cell = c; thumbs = t;
-    paint(start[0], start[1]);
+    if (!dec) paint(start[0], start[1]);
     showReadout(start[0], start[1], data.start_note || "");
     if (mapBox.checked) drawPlane();
     S.ready = true; S.spriteId = data.sprite.id;
   }).catch((e) => { readout.textContent = "could not load the decoded grid: " + e; });
+
+  if (!EX.error) {
+    loadSession(EX).then(async (d) => {
+      if (!alive) return;
+      dec = d;
+      setEngine();
+      // for the browser tests and the benchmark: decode any point of this plane
+      W.exactDecode = async (u, v) => Array.from(await decodeExact(u, v));
+      W.exactPlane = { origin: EX.origin, du: EX.du, dv: EX.dv, onehot: EX.onehot };
+      if (exactBox.checked) {
+        const [u, v] = lastUV || start;
+        lastUV = [u, v];
+        paintFloat(await decodeExact(u, v));
+      }
+      S.firstExactMs = performance.now() - S.mountedAt;
+      S.exactReady = true;
+    }).catch((e) => {
+      if (!alive) return;
+      EX.error = "it could not start: " + (e && e.message ? e.message : e);
+      exactBox.disabled = true;
+      setEngine();
+    });
+  }
 
   return () => {
     alive = false;
@@ -321,5 +426,6 @@ export default function (component) {
     overlay.removeEventListener("mouseleave", onLeave);
     overlay.removeEventListener("click", onClick);
     mapBox.removeEventListener("change", onToggle);
+    exactBox.removeEventListener("change", onExact);
   };
 }

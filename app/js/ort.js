@@ -1,0 +1,49 @@
+// Shared by the latent plane and the decoder preloader (app/components.py prepends this file
+// to both): onnxruntime-web, vendored in app/static/ort and served by the app, and one
+// inference session per decoder, kept on window so that reruns, remounts and the two
+// components share them. The runtime's module, its WebAssembly binary and the decoder are
+// fetched in parallel; the binary is handed to the runtime (env.wasm.wasmBinary) so it is
+// not fetched a second time.
+const ORT = window.__latentlabOrt = window.__latentlabOrt || { mod: null, sessions: new Map() };
+const abs = (path) => new URL(path, location.origin).href;
+async function fetchOk(url, what) {
+  const r = await fetch(abs(url));
+  if (!r.ok) throw new Error(`the server answered ${r.status} for ${what}`);
+  return r.arrayBuffer();
+}
+function loadOrt(base) {
+  if (!ORT.mod) {
+    ORT.mod = (async () => {
+      const [ort, wasm] = await Promise.all([
+        import(/* @vite-ignore */ abs(base + "ort.wasm.min.mjs")),
+        fetchOk(base + "ort-wasm-simd-threaded.wasm", "the WebAssembly runtime"),
+        import(/* @vite-ignore */ abs(base + "ort-wasm-simd-threaded.mjs")),  // its loader
+      ]);
+      ort.env.wasm.wasmPaths = abs(base);
+      ort.env.wasm.wasmBinary = wasm;
+      ort.env.wasm.numThreads = 1;  // no cross-origin isolation, so no wasm threads
+      ort.env.wasm.proxy = false;
+      return ort;
+    })();
+    ORT.mod.catch(() => { ORT.mod = null; });  // a later mount tries again
+  }
+  return ORT.mod;
+}
+function loadSession(ex) {  // ex: {runtime, model (URL), id}
+  if (!ORT.sessions.has(ex.id)) {
+    const p = (async () => {
+      const [ort, bytes] = await Promise.all([loadOrt(ex.runtime), fetchOk(ex.model, "the decoder")]);
+      const sess = await ort.InferenceSession.create(new Uint8Array(bytes), {
+        executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+      return { ort, sess };
+    })();
+    ORT.sessions.set(ex.id, p);
+    p.catch(() => ORT.sessions.delete(ex.id));
+    if (ORT.sessions.size > 4) {
+      const [old, q] = ORT.sessions.entries().next().value;
+      ORT.sessions.delete(old);
+      q.then((o) => o.sess.release()).catch(() => {});
+    }
+  }
+  return ORT.sessions.get(ex.id);
+}

@@ -1,0 +1,104 @@
+"""The decoder in the browser (issue 15): onnxruntime-web, served by the app, decodes the
+exact point under the cursor, equal to torch's decoding; the toggle switches to the
+blended grid; without the runtime the plane falls back to the grid and says why. A real
+``streamlit run`` server and Debian's Chromium."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.runs import load_model
+from tests.browser import chromium_page, page_errors, streamlit_server
+from tests.test_browser_explore import DECODED, PLANE, decoded_pixels, open_explorer
+
+pytestmark = pytest.mark.browser
+
+ENGINE = '[data-testid="ll-engine"]'
+POINTS = [(0.0, 0.0), (1.3, -0.7), (-2.1, 1.9), (0.37, 2.6)]
+
+
+def exact_ready(page) -> dict:
+    page.wait_for_function("() => window.__latentlab.scrub.exactReady === true", timeout=60_000)
+    return page.evaluate("() => window.__latentlab.scrub")
+
+
+def browser_decodings(page, points) -> list[np.ndarray]:
+    out = page.evaluate(
+        "async (pts) => { const r = []; for (const [u, v] of pts) "
+        "r.push(await window.__latentlab.exactDecode(u, v)); return r; }",
+        [list(p) for p in points],
+    )
+    return [np.asarray(a, dtype=np.float32) for a in out]
+
+
+def torch_decodings(run, plane: dict, points, label=None) -> list[np.ndarray]:
+    model, _ = load_model(run.checkpoint_path)
+    o, du, dv = (np.asarray(plane[k], dtype=np.float64) for k in ("origin", "du", "dv"))
+    z = np.stack([o + u * du + v * dv for u, v in points]).astype(np.float32)
+    y = None if label is None else torch.full((len(points),), label)
+    with torch.no_grad():
+        x = model.decode(torch.as_tensor(z), y).numpy()
+    return [a.reshape(-1) for a in x]
+
+
+@pytest.mark.parametrize("family", ["conv-vae", "cvae"])
+def test_the_browser_decodes_the_exact_point_as_torch_does(tiny_runs, artifacts, family):
+    run = tiny_runs[family]
+    with streamlit_server(run.path.parent) as url, chromium_page(1400, 1400) as page:
+        open_explorer(page, f"{url}/explore?run={run.id}")
+        exact_ready(page)
+        assert page.locator(ENGINE).inner_text().startswith("Exact: the decoder itself runs")
+        plane = page.evaluate("() => window.__latentlab.exactPlane")
+        label = None
+        if family == "cvae":
+            assert sum(plane["onehot"]) == 1
+            label = plane["onehot"].index(1)
+        got = browser_decodings(page, POINTS)
+        want = torch_decodings(run, plane, POINTS, label)
+        worst = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
+        assert worst <= 1e-4, f"the browser's decoding differs from torch's by {worst:.2g}"
+        assert len({g.tobytes() for g in got}) == len(POINTS)  # four points, four pictures
+
+        # the mouse: every move is decoded exactly, and the canvas shows it
+        box = page.locator(PLANE).bounding_box()
+        count = "() => window.__latentlab.scrub.exactPaints || 0"
+        before = page.evaluate(count)
+        seen = set()
+        for fx, fy in [(0.2, 0.2), (0.8, 0.3), (0.5, 0.7)]:
+            n = page.evaluate(count)
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            page.wait_for_function("(n) => window.__latentlab.scrub.exactPaints > n", arg=n)
+            seen.add(decoded_pixels(page))
+        assert len(seen) == 3
+        assert page.evaluate(count) >= before + 3
+        page.screenshot(path=str(artifacts / f"explore_exact_{family}.png"))
+
+        # the toggle: the blended grid takes over, and the page says so
+        page.get_by_test_id("ll-exact").uncheck()
+        assert "exact decoding is off" in page.locator(ENGINE).inner_text()
+        paints = page.evaluate("() => window.__latentlab.scrub.paints")
+        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.6 * box["height"])
+        page.wait_for_function("(n) => window.__latentlab.scrub.paints > n", arg=paints)
+        assert page.evaluate("() => window.__latentlab.scrub.engine") == "grid"
+        page.get_by_test_id("ll-exact").check()
+        assert page.evaluate("() => window.__latentlab.scrub.engine") == "exact"
+        assert page_errors(page) == []
+
+
+def test_without_the_runtime_the_plane_blends_its_grid_and_says_why(tiny_runs):
+    run = tiny_runs["mlp-vae"]
+    env = {"STREAMLIT_SERVER_ENABLE_STATIC_SERVING": "false"}
+    with streamlit_server(run.path.parent, env) as url, chromium_page(1400, 1200) as page:
+        open_explorer(page, f"{url}/explore?run={run.id}")
+        engine = page.locator(ENGINE).inner_text()
+        assert "blended" in engine and "static file serving is off" in engine
+        assert page.get_by_test_id("ll-exact").is_disabled()
+        box = page.locator(PLANE).bounding_box()
+        seen = set()
+        for fx, fy in [(0.2, 0.2), (0.8, 0.8)]:
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            seen.add(decoded_pixels(page))
+        assert len(seen) == 2 and page.locator(DECODED).is_visible()
+        assert page.evaluate("() => window.__latentlab.scrub.engine") == "grid"
