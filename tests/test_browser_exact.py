@@ -17,6 +17,11 @@ pytestmark = pytest.mark.browser
 
 ENGINE = '[data-testid="ll-engine"]'
 POINTS = [(0.0, 0.0), (1.3, -0.7), (-2.1, 1.9), (0.37, 2.6)]
+COUNT_SENDS = """(() => {
+  window.__wsSends = 0;
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (...a) { window.__wsSends++; return send.apply(this, a); };
+})();"""
 
 
 def exact_ready(page) -> dict:
@@ -47,6 +52,7 @@ def torch_decodings(run, plane: dict, points, label=None) -> list[np.ndarray]:
 def test_the_browser_decodes_the_exact_point_as_torch_does(tiny_runs, artifacts, family):
     run = tiny_runs[family]
     with streamlit_server(run.path.parent) as url, chromium_page(1400, 1400) as page:
+        page.add_init_script(COUNT_SENDS)
         open_explorer(page, f"{url}/explore?run={run.id}")
         exact_ready(page)
         assert page.locator(ENGINE).inner_text().startswith("Exact: the decoder itself runs")
@@ -60,6 +66,18 @@ def test_the_browser_decodes_the_exact_point_as_torch_does(tiny_runs, artifacts,
         worst = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
         assert worst <= 1e-4, f"the browser's decoding differs from torch's by {worst:.2g}"
         assert len({g.tobytes() for g in got}) == len(POINTS)  # four points, four pictures
+
+        if family == "cvae":  # the label at the cursor: redrawn in the browser, no message
+            other = (label + 3) % len(plane["onehot"])
+            sends = page.evaluate("() => window.__wsSends")
+            assert sends > 0  # the count sees the page's own messages (its first run)
+            page.get_by_test_id("ll-label").select_option(str(other))
+            page.wait_for_function("() => (window.__latentlab.scrub.labelLatencies || []).length")
+            again = browser_decodings(page, POINTS[:2])
+            want = torch_decodings(run, plane, POINTS[:2], other)
+            assert max(float(np.abs(g - w).max()) for g, w in zip(again, want, strict=True)) <= 1e-4
+            assert not np.allclose(again[0], got[0], atol=1e-3)  # the label changed the picture
+            assert page.evaluate("() => window.__wsSends") == sends
 
         # the mouse: every move is decoded exactly, and the canvas shows it
         box = page.locator(PLANE).bounding_box()

@@ -2,8 +2,8 @@
 // to both): onnxruntime-web, vendored in app/static/ort and served by the app, and one
 // inference session per decoder, kept on window so that reruns, remounts and the two
 // components share them. The runtime's module, its WebAssembly binary and the decoder are
-// fetched in parallel; the binary is handed to the runtime (env.wasm.wasmBinary) so it is
-// not fetched a second time.
+// fetched in parallel; the binary is handed to the runtime (env.wasm.wasmBinary), which then
+// fetches nothing itself.
 const ORT = window.__latentlabOrt = window.__latentlabOrt || { mod: null, sessions: new Map() };
 const abs = (path) => new URL(path, location.origin).href;
 async function fetchOk(url, what) {
@@ -11,12 +11,18 @@ async function fetchOk(url, what) {
   if (!r.ok) throw new Error(`the server answered ${r.status} for ${what}`);
   return r.arrayBuffer();
 }
+// The binary is stored gzipped (app/vendor_ort.py says why) and unpacked here.
+async function unzipped(url, what) {
+  const r = await fetch(abs(url));
+  if (!r.ok) throw new Error(`the server answered ${r.status} for ${what}`);
+  return new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+}
 function loadOrt(base) {
   if (!ORT.mod) {
     ORT.mod = (async () => {
       const [ort, wasm] = await Promise.all([
         import(/* @vite-ignore */ abs(base + "ort.wasm.min.mjs")),
-        fetchOk(base + "ort-wasm-simd-threaded.wasm", "the WebAssembly runtime"),
+        unzipped(base + "ort-wasm-simd-threaded.wasm.gz", "the WebAssembly runtime"),
         import(/* @vite-ignore */ abs(base + "ort-wasm-simd-threaded.mjs")),  // its loader
       ]);
       ort.env.wasm.wasmPaths = abs(base);

@@ -40,6 +40,7 @@ export default function (component) {
   const tipText = $(".ll-tip-text"), blendBox = $(".ll-blend"), mapBox = $(".ll-map");
   const wrap = $(".ll-plane-wrap"), legend = $(".ll-legend");
   const exactBox = $(".ll-exact"), engine = $(".ll-engine");
+  const labelSel = $(".ll-label"), labelRow = $(".ll-label-row");
   const W = window.__latentlab = window.__latentlab || {};
   const S = W.scrub = W.scrub || { moves: 0, paints: 0, latencies: [], pins: 0 };
   S.ready = false;
@@ -231,6 +232,18 @@ export default function (component) {
     engine.textContent = text;
     S.engine = EX.error || !exactBox.checked || !dec ? "grid" : "exact";
     blendBox.disabled = S.engine === "exact";  // the blend is the grid's
+    labelRow.style.display = EX.onehot && S.engine === "exact" ? "flex" : "none";
+  }
+  // A conditional decoder's label, changed here, redraws the picture at the cursor in the
+  // browser (no message to the server); the page's "Decoder label" sets the grid and pins.
+  if (EX.onehot) {
+    labelSel.innerHTML = "";
+    EX.onehot.forEach((_, k) => {
+      const o = document.createElement("option");
+      o.value = String(k); o.textContent = names[k] ?? String(k);
+      labelSel.appendChild(o);
+    });
+    labelSel.value = String(EX.onehot.indexOf(1));
   }
   async function decodeExact(u, v) {
     const L = EX.origin.length, z = new Float32Array(L);
@@ -266,8 +279,9 @@ export default function (component) {
         S.exactPaints = (S.exactPaints || 0) + 1;
         if (w.t != null) {
           S.lastEvent = w.t; S.lastPaint = done; S.lastUV = [w.u, w.v];
-          S.latencies.push(done - w.t);
-          if (S.latencies.length > 500) S.latencies.shift();
+          const list = w.list || S.latencies;
+          list.push(done - w.t);
+          if (list.length > 500) list.shift();
         }
       }
     } catch (e) {
@@ -276,10 +290,12 @@ export default function (component) {
       if (lastUV) paint(lastUV[0], lastUV[1]);
     } finally { busy = false; }
   }
-  function show(u, v, t) {  // the picture at (u, v): exact when it can be, else the grid
+  // The picture at (u, v): exact when it can be, else the grid. t: the time of the event
+  // that asked for it, recorded with the time its pixels were written in `list`.
+  function show(u, v, t, list) {
     lastUV = [u, v];
     if (dec && exactBox.checked && !EX.error) {
-      want = { u, v, t };
+      want = { u, v, t, list };
       if (!busy) pump();
       return true;
     }
@@ -354,6 +370,13 @@ export default function (component) {
     setTriggerValue("pin", { u, v });
   }
   function onToggle() { drawPlane(); }
+  function onLabel(ev) {
+    const k = Number(labelSel.value);
+    EX.onehot = EX.onehot.map((_, j) => (j === k ? 1 : 0));
+    if (W.exactPlane) W.exactPlane.onehot = EX.onehot;
+    S.labelLatencies = S.labelLatencies || [];
+    if (lastUV) show(lastUV[0], lastUV[1], ev.timeStamp, S.labelLatencies);
+  }
   function onExact() {
     W.exactOff = !exactBox.checked;
     setEngine();
@@ -379,6 +402,7 @@ export default function (component) {
   overlay.addEventListener("click", onClick);
   mapBox.addEventListener("change", onToggle);
   exactBox.addEventListener("change", onExact);
+  labelSel.addEventListener("change", onLabel);
   drawPlane();
   S.mountedAt = performance.now(); S.firstExactMs = null; S.exactReady = false;
   setEngine();
@@ -427,5 +451,6 @@ export default function (component) {
     overlay.removeEventListener("click", onClick);
     mapBox.removeEventListener("change", onToggle);
     exactBox.removeEventListener("change", onExact);
+    labelSel.removeEventListener("change", onLabel);
   };
 }
