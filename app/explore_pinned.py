@@ -91,8 +91,9 @@ def _interpolation(_model, key: str, z0: bytes, z1: bytes, steps: int, method: s
     return res
 
 
-def interpolation_section(ctx: Ctx, view: View) -> tuple[list, list]:
-    """Returns (path on the plane, markers) for the plane component."""
+def interpolation_section(ctx: Ctx, view: View) -> tuple[list, list, dict | None]:
+    """Returns (path on the plane, markers, ends) for the plane component; ends: {"z0",
+    "z1", "method"}, which the browser follows with its slider "along A → B"."""
     pins = st.session_state.get("ex_pins", [])
     sources = ["two test images", "the last two pins"]
     src = st.radio("Between", sources, key="ex_int_src", horizontal=True)
@@ -100,11 +101,11 @@ def interpolation_section(ctx: Ctx, view: View) -> tuple[list, list]:
     if src == "the last two pins":
         if len(pins) < 2:
             st.info("Pin two points on the plane first (click it twice).")
-            return [], []
+            return [], [], None
         z0, z1 = np.asarray(pins[-2]["z"]), np.asarray(pins[-1]["z"])
         if len(z0) != ctx.model.latent_dim or len(z1) != ctx.model.latent_dim:
             st.info("Those pins belong to another model: pin two new points.")
-            return [], []
+            return [], [], None
     else:
         labels = ctx.test.labels
         other = int(torch.nonzero(labels != labels[0])[0]) if (labels != labels[0]).any() else 1
@@ -177,5 +178,9 @@ def interpolation_section(ctx: Ctx, view: View) -> tuple[list, list]:
             "text": "B",
         },
     ]
-    st.caption("The dashed line on the plane is the path's projection onto the plane's axes.")
-    return path, marks
+    st.caption(
+        "The dashed line on the plane is the path's projection onto the plane's axes; the "
+        "slider *along A → B* beside the plane decodes any point of the path in your browser."
+    )
+    ends = {"z0": np.asarray(z0, np.float64).tolist(), "z1": np.asarray(z1, np.float64).tolist()}
+    return path, marks, ends | {"method": method}

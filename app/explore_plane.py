@@ -35,6 +35,9 @@ from core.onnx_decoder import decoder_onnx
 
 # ----------------------------------------------------------------------------- plane controls
 CONTROL_W = 170  # px: a select box or slider in the row of plane controls
+BROWSER_SLIDERS = 8  # other coordinates the browser offers as sliders at the cursor
+MAX_LABEL = 10_000  # a label from the browser beyond this is ignored (the select checks it)
+MAX_LATENT = 100_000  # likewise a coordinate's index
 
 
 @dataclass
@@ -111,6 +114,8 @@ def plane_controls(ctx: Ctx) -> View:
         )
     label = None
     if ctx.conditional:
+        if st.session_state.get("ex_label") not in range(ctx.model.num_classes):
+            st.session_state.pop("ex_label", None)  # a label from the browser out of range
         with bar:
             label = st.selectbox(
                 "Decoder label",
@@ -155,36 +160,61 @@ def other_coordinates(ctx: Ctx, b: ex.Basis, i: int, j: int) -> tuple[np.ndarray
         if src == "sliders":
             if len(others) > 24:
                 st.caption(f"Showing sliders for the first 24 of {len(others)} coordinates.")
-            scores = b.scores(ctx.space["z"])
             fixed = mean_scores.copy()
             cols = st.columns(3)
             for n, k in enumerate(others[:24]):
-                lo = float(scores[:, k].mean() - 4 * scores[:, k].std() - 1e-3)
-                hi = float(scores[:, k].mean() + 4 * scores[:, k].std() + 1e-3)
+                lo, hi = slider_range(ctx, b, k)
+                key = f"ex_fix_{b.kind}_{k}"
+                if key in st.session_state:  # set by the slider, or by a pin (_on_pin)
+                    st.session_state[key] = min(max(float(st.session_state[key]), lo), hi)
+                    start = {}
+                else:
+                    start = {"value": float(mean_scores[k])}
                 with cols[n % 3]:
                     fixed[k] = st.slider(
-                        b.names[k],
-                        lo,
-                        hi,
-                        float(mean_scores[k]),
-                        (hi - lo) / 100,
-                        key=f"ex_fix_{b.kind}_{k}",
-                        format="%.2f",
+                        b.names[k], lo, hi, step=(hi - lo) / 100, key=key, format="%.2f", **start
                     )
             return fixed, ""
         st.caption("At the mean of the encoded points.")
     return mean_scores, ""
 
 
+def slider_range(ctx: Ctx, b: ex.Basis, k: int) -> tuple[float, float]:
+    """A slider's range for basis coordinate k: the encoded set's mean ± 4 std."""
+    scores = b.scores(ctx.space["z"])[:, k]
+    return float(scores.mean() - 4 * scores.std() - 1e-3), float(
+        scores.mean() + 4 * scores.std() + 1e-3
+    )
+
+
 # ----------------------------------------------------------------------------- the plane
 def _on_pin() -> None:
+    """A click on the plane: the pin, and with it what the browser decoded it with (its
+    label at the cursor, its other coordinates), so that the page decodes the same point."""
     res = st.session_state.get("explore_plane") or {}
     pin = res.get("pin") if isinstance(res, dict) else None
-    if isinstance(pin, dict):  # from the browser: untrusted like a link
-        u, v = parse_float(pin.get("u"), MAX_PIN), parse_float(pin.get("v"), MAX_PIN)
-        if u is not None and v is not None:
-            st.session_state["ex_pin"] = (u, v)
-            st.session_state["ex_pin_new"] = True
+    if not isinstance(pin, dict):
+        return
+    # from the browser: untrusted like a link
+    u, v = parse_float(pin.get("u"), MAX_PIN), parse_float(pin.get("v"), MAX_PIN)
+    if u is None or v is None:
+        return
+    st.session_state["ex_pin"] = (u, v)
+    st.session_state["ex_pin_new"] = True
+    label = pin.get("label")  # its range is checked against the model in plane_controls
+    if type(label) is int and 0 <= label <= MAX_LABEL and "ex_label" in st.session_state:
+        st.session_state["ex_label"] = label
+    others = pin.get("others")
+    kind = st.session_state.get("ex_kind")
+    if isinstance(others, dict) and others and kind in ("dims", "pca"):
+        values = {}
+        for k, value in list(others.items())[:BROWSER_SLIDERS]:
+            x = parse_float(value, MAX_PIN)
+            if str(k).isdigit() and int(k) <= MAX_LATENT and x is not None:
+                values[f"ex_fix_{kind}_{int(k)}"] = x
+        if values:
+            st.session_state["ex_fix"] = "sliders"
+            st.session_state.update(values)
 
 
 def record_new_pin(ctx: Ctx, view: View) -> None:
@@ -228,9 +258,11 @@ def preload_decoder(run) -> None:
     components.decoder_preload(decoder_files(model, model_key(run), run), key="ex_preload")
 
 
-def exact_decoder(ctx: Ctx, view: View) -> dict:
+def exact_decoder(ctx: Ctx, view: View, interp: dict | None = None) -> dict:
     """What the browser needs to decode the plane's exact points itself: the decoder's files
-    (``decoder_files``), the plane as ``z = origin + u du + v dv`` and the label's one-hot."""
+    (``decoder_files``), the plane as ``z = origin + u du + v dv``, the label's one-hot, the
+    other coordinates' sliders, the projection onto the plane, and the interpolation's ends
+    (``interp``, from ``app.explore_pinned.interpolation_section``)."""
     files = decoder_files(ctx.model, ctx.key, ctx.run)
     if "error" in files:
         return files
@@ -240,10 +272,41 @@ def exact_decoder(ctx: Ctx, view: View) -> dict:
         onehot = [0.0] * ctx.model.num_classes
         onehot[int(view.label)] = 1.0
     plane = {"origin": origin.tolist(), "du": du.tolist(), "dv": dv.tolist()}
-    return files | plane | {"onehot": onehot}
+    b, i, j = view.plane.basis, view.plane.i, view.plane.j
+    proj = {  # (u, v) of a latent vector z: ((z - center) . e_i, (z - center) . e_j)
+        "center": b.center.tolist(),
+        "ei": b.vectors[i].tolist(),
+        "ej": (b.vectors[j] if j != i else np.zeros(b.dim)).tolist(),
+    }
+    extra = {"onehot": onehot, "others": browser_sliders(ctx, view.plane), "proj": proj}
+    return files | plane | extra | {"interp": interp}
 
 
-def plane_component(ctx: Ctx, view: View, markers: list, path: list | None) -> None:
+def browser_sliders(ctx: Ctx, plane: ex.Plane) -> list[dict]:
+    """The other coordinates the browser offers as sliders (the first ``BROWSER_SLIDERS``
+    in the basis' order: for principal directions, by variance): their value on the page,
+    range (as the page's sliders) and direction in latent space, so that the browser adds
+    ``(value - fixed) * dir`` to z."""
+    b, others = plane.basis, [k for k in range(plane.basis.dim) if k not in (plane.i, plane.j)]
+    out = []
+    for k in others[:BROWSER_SLIDERS]:
+        lo, hi = slider_range(ctx, b, k)
+        out.append(
+            {
+                "k": k,
+                "name": b.names[k],
+                "value": float(plane.fixed[k]),
+                "lo": lo,
+                "hi": hi,
+                "dir": b.vectors[k].tolist(),
+            }
+        )
+    return out
+
+
+def plane_component(
+    ctx: Ctx, view: View, markers: list, path: list | None, interp: dict | None = None
+) -> None:
     plane, extent = view.plane, view.extent
     c, h, w = ctx.model.image_shape
     sp = sprite_png(ctx, plane, extent, view.grid, labels_arg(ctx, view.label))
@@ -272,7 +335,7 @@ def plane_component(ctx: Ctx, view: View, markers: list, path: list | None) -> N
         "start": list(pin) if pin else None,
         "start_note": "at the pin" if pin else "at the centre",
         "size": 500,
-        "exact": exact_decoder(ctx, view),
+        "exact": exact_decoder(ctx, view, interp),
     }
     components.latent_plane(data, key="explore_plane", on_pin=_on_pin)
     what = "training items (the latent table)" if ctx.is_table else "test images"

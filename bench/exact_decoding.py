@@ -13,8 +13,10 @@
    (80 real Playwright moves: median and p95 of ``event.timeStamp`` -> after
    ``putImageData``), and the browser's decoding against torch's on 4 fixed points (largest
    difference per pixel). Targets: median <= 16 ms, p95 <= 33 ms, first picture <= 1 s,
-   difference <= 1e-4. For conditional models also 20 changes of the label at the cursor:
-   change -> pixels written (each <= 33 ms) and websocket messages sent meanwhile (none).
+   difference <= 1e-4. Then 20 changes of each in-browser control the model has (the label
+   at the cursor for conditional models, the first other coordinate for L > 2, the slider
+   "along A -> B"): change event -> pixels written (each <= 33 ms) and the websocket
+   messages sent meanwhile (none).
 
 Run: ``python -m bench.exact_decoding [--browser] [--only NAME ...]``. The last line says
 whether the browser targets are met (exit status 1 when one is missed).
@@ -40,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "pretrained"
 GRIDS = (16, 24, 32, 48)  # the page's "Scrubbing grid" choices (app/explore_plane.py)
 TARGETS = {"median_ms": 16.0, "p95_ms": 33.0, "first_ms": 1000.0, "max_diff": 1e-4}
-LABEL_TARGET_MS = 33.0  # conditional models: the label at the cursor, every change
+CONTROL_TARGET_MS = 33.0  # label, other coordinates, interpolation: every change
 
 
 def zoo_runs(only=None) -> list[Run]:
@@ -136,8 +138,10 @@ def browser(runs: list[Run]) -> dict:
                     "engine": engine,
                     "max_diff": max_difference(page, run),
                 }
-                if page.evaluate("() => !!window.__latentlab.exactPlane.onehot"):
-                    res[run.id] |= label_changes(page)
+                plane = page.evaluate("() => window.__latentlab.exactPlane")
+                kinds = ["label"] if plane["onehot"] else []
+                kinds += (["slider"] if plane["others"] else []) + ["along"]
+                res[run.id]["controls"] = {k: changes(page, k) for k in kinds}
                 r = res[run.id]
                 print(
                     f"  {run.id:24s} first exact picture {r['first_ms']:6.0f} ms | move -> "
@@ -145,31 +149,40 @@ def browser(runs: list[Run]) -> dict:
                     f"(n={r['n']}, {r['engine']}) | browser vs torch {r['max_diff']:.1e}",
                     flush=True,
                 )
-                if "label_median_ms" in r:
+                for kind, c in r["controls"].items():
                     print(
-                        f"  {'':24s} label at the cursor -> pixels median "
-                        f"{r['label_median_ms']:.1f} ms, max {r['label_max_ms']:.1f} ms "
-                        f"(n={r['label_n']}), websocket messages sent: {r['label_sends']}"
+                        f"  {'':24s} {kind:6s} change -> pixels median {c['median_ms']:4.1f} ms, "
+                        f"max {c['max_ms']:4.1f} ms (n={c['n']}); websocket messages: {c['sent']}"
                     )
     return res
 
 
-def label_changes(page, n: int = 20) -> dict:
-    """Change the label at the cursor n times: event -> pixels, and websocket messages."""
-    page.evaluate("() => { window.__latentlab.scrub.labelLatencies = []; }")
-    k = len(page.evaluate("() => window.__latentlab.exactPlane.onehot"))
+def changes(page, kind: str, n: int = 20) -> dict:
+    """n changes of one in-browser control: "label" (the label at the cursor), "slider" (the
+    first other coordinate), "along" (the interpolation); change event -> pixels written,
+    and the websocket messages sent meanwhile."""
+    from tests.test_browser_exact import SET_SLIDER
+
+    lists = {"label": "labelLatencies", "slider": "sliderLatencies", "along": "alongLatencies"}
+    name = lists[kind]
+    page.evaluate(f"() => {{ window.__latentlab.scrub.{name} = []; }}")
     sends = page.evaluate("() => window.__wsSends")
-    sel = page.get_by_test_id("ll-label")
+    plane = page.evaluate("() => window.__latentlab.exactPlane")
     for i in range(n):
-        sel.select_option(str((i + 1) % k))
-        page.wait_for_function("(i) => window.__latentlab.scrub.labelLatencies.length > i", arg=i)
-    lat = page.evaluate("() => window.__latentlab.scrub.labelLatencies")
-    return {
-        "label_median_ms": statistics.median(lat),
-        "label_max_ms": max(lat),
-        "label_n": len(lat),
-        "label_sends": page.evaluate("() => window.__wsSends") - sends,
-    }
+        if kind == "label":
+            page.get_by_test_id("ll-label").select_option(str((i + 1) % len(plane["onehot"])))
+        elif kind == "slider":
+            o = plane["others"][0]
+            x = o["lo"] + (o["hi"] - o["lo"]) * (i + 1) / (n + 1)
+            page.locator(f'[data-testid="ll-others"] input[data-k="{o["k"]}"]').evaluate(
+                SET_SLIDER, x
+            )
+        else:
+            page.get_by_test_id("ll-along").evaluate(SET_SLIDER, (i + 1) / n)
+        page.wait_for_function(f"(i) => window.__latentlab.scrub.{name}.length > i", arg=i)
+    lat = page.evaluate(f"() => window.__latentlab.scrub.{name}")
+    sent = page.evaluate("() => window.__wsSends") - sends
+    return {"median_ms": statistics.median(lat), "max_ms": max(lat), "n": len(lat), "sent": sent}
 
 
 def max_difference(page, run: Run) -> float:
@@ -212,8 +225,9 @@ def main(argv=None) -> int:
         f"{rid} {k} {r[k]:.3g}" for rid, r in res.items() for k in TARGETS if r[k] > TARGETS[k]
     ]
     for rid, r in res.items():
-        if r.get("label_max_ms", 0) > LABEL_TARGET_MS or r.get("label_sends", 0):
-            missed.append(f"{rid} label {r['label_max_ms']:.1f} ms, {r['label_sends']} sent")
+        for kind, c in r["controls"].items():
+            if c["max_ms"] > CONTROL_TARGET_MS or c["sent"]:
+                missed.append(f"{rid} {kind} {c['max_ms']:.1f} ms, {c['sent']} messages")
     if missed or any(r["engine"] != "exact" for r in res.values()):
         print(f"TARGETS MISSED: {'; '.join(missed) or 'an engine was not exact'}")
         return 1

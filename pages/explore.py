@@ -46,9 +46,9 @@ if ctx.is_table:
     with tabs["Place an image"]:
         markers += placement_section(ctx, view)
 with tabs["Interpolation"]:
-    path, ends = interpolation_section(ctx, view)
+    path, ends, interp = interpolation_section(ctx, view)
 with plane_slot:
-    plane_component(ctx, view, ends + markers, path)
+    plane_component(ctx, view, ends + markers, path, interp)
 with col_pin:
     st.markdown("##### Pinned point")
     pinned_section(ctx, view)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from core import explore as ex
 from core.runs import load_model
-from tests.browser import chromium_page, page_errors, streamlit_server
+from tests.browser import ROOT, chromium_page, page_errors, streamlit_server
 from tests.test_browser_explore import DECODED, PLANE, decoded_pixels, open_explorer
 
 pytestmark = pytest.mark.browser
@@ -120,3 +121,85 @@ def test_without_the_runtime_the_plane_blends_its_grid_and_says_why(tiny_runs):
             seen.add(decoded_pixels(page))
         assert len(seen) == 2 and page.locator(DECODED).is_visible()
         assert page.evaluate("() => window.__latentlab.scrub.engine") == "grid"
+
+
+SET_SLIDER = """(el, x) => {
+  el.value = x;
+  el.dispatchEvent(new Event("input", { bubbles: true }));
+  return Number(el.value);
+}"""
+
+
+def test_the_other_coordinates_and_the_label_at_the_cursor_then_a_pin(artifacts, tmp_path):
+    """digits-cvae-l8 (zoo, L = 8, conditional): the six other coordinates are sliders in the
+    browser; moving one redraws the exact picture with no message to the server; a pin then
+    carries the label and the coordinates to the page, which adopts them."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    with streamlit_server(runs) as url, chromium_page(1400, 1600) as page:
+        page.add_init_script(COUNT_SENDS)
+        open_explorer(page, f"{url}/explore?run=digits-cvae-l8")
+        exact_ready(page)
+        plane = page.evaluate("() => window.__latentlab.exactPlane")
+        others = plane["others"]
+        assert len(others) == 6 and page.locator('[data-testid="ll-others"]').is_visible()
+        page.get_by_text("Other coordinates at the cursor (6)").click()  # open the list
+        first = others[0]
+        x = first["value"] + 0.4 * (first["hi"] - first["value"])
+        sends = page.evaluate("() => window.__wsSends")
+        slider = page.locator(f'[data-testid="ll-others"] input[data-k="{first["k"]}"]')
+        x = slider.evaluate(SET_SLIDER, x)
+        page.wait_for_function("() => (window.__latentlab.scrub.sliderLatencies || []).length")
+        label = (plane["onehot"].index(1) + 4) % 10
+        page.get_by_test_id("ll-label").select_option(str(label))
+        page.wait_for_function("() => (window.__latentlab.scrub.labelLatencies || []).length")
+        assert page.evaluate("() => window.__wsSends") == sends
+
+        (got,) = browser_decodings(page, POINTS[1:2])
+        u, v = POINTS[1]
+        o, du, dv = (np.asarray(plane[k], np.float64) for k in ("origin", "du", "dv"))
+        z = o + u * du + v * dv + (x - first["value"]) * np.asarray(first["dir"], np.float64)
+        model, _ = load_model(ROOT / "pretrained" / "digits-cvae-l8" / "checkpoint.pt")
+        with torch.no_grad():
+            want = model.decode(
+                torch.as_tensor(z[None], dtype=torch.float32), torch.tensor([label])
+            )
+        assert float(np.abs(got - want.numpy().reshape(-1)).max()) <= 1e-4
+
+        # a pin: the page adopts the label and the coordinate, and decodes the same point
+        box = page.locator(PLANE).bounding_box()
+        page.mouse.click(box["x"] + 0.4 * box["width"], box["y"] + 0.6 * box["height"])
+        page.wait_for_function(
+            "([k, x]) => { const p = window.__latentlab.exactPlane;"
+            " return p && p.others.some((o) => o.k === k && Math.abs(o.value - x) < 1e-6); }",
+            arg=[first["k"], x],
+            timeout=60_000,
+        )
+        exact_ready(page)
+        after = page.evaluate("() => window.__latentlab.exactPlane")
+        assert after["onehot"].index(1) == label
+        assert page.locator(ENGINE).inner_text().startswith("Exact")
+        page.screenshot(path=str(artifacts / "explore_exact_sliders.png"))
+        assert page_errors(page) == []
+
+        # the interpolation, spherical: the slider "along A -> B" decodes its points here
+        page.get_by_role("tab", name="Interpolation").click()
+        page.get_by_text("spherical", exact=True).click()
+        page.wait_for_function(
+            "() => window.__latentlab.exactPlane?.interp?.method === 'spherical'"
+            " && window.__latentlab.scrub.exactReady",
+            timeout=60_000,
+        )
+        ends = page.evaluate("() => window.__latentlab.exactPlane.interp")
+        onehot = page.evaluate("() => window.__latentlab.exactPlane.onehot")
+        sends = page.evaluate("() => window.__wsSends")
+        page.get_by_test_id("ll-along").evaluate(SET_SLIDER, 0.37)
+        page.wait_for_function("() => (window.__latentlab.scrub.alongLatencies || []).length")
+        assert page.evaluate("() => window.__wsSends") == sends
+        res = page.evaluate("async () => window.__latentlab.exactAlong(0.37)")
+        z = ex.slerp(ends["z0"], ends["z1"], 101)[37]  # t = 0.37
+        np.testing.assert_allclose(res["z"], z, atol=1e-5)
+        with torch.no_grad():
+            y = torch.tensor([onehot.index(1)])
+            want = model.decode(torch.as_tensor(z[None]), y).numpy().reshape(-1)
+        assert float(np.abs(np.asarray(res["image"], np.float32) - want).max()) <= 1e-4

@@ -40,7 +40,8 @@ export default function (component) {
   const tipText = $(".ll-tip-text"), blendBox = $(".ll-blend"), mapBox = $(".ll-map");
   const wrap = $(".ll-plane-wrap"), legend = $(".ll-legend");
   const exactBox = $(".ll-exact"), engine = $(".ll-engine");
-  const labelSel = $(".ll-label"), labelRow = $(".ll-label-row");
+  const labelSel = $(".ll-label"), labelRow = $(".ll-label-row"), othersBox = $(".ll-others");
+  const alongIn = $(".ll-along"), alongRow = $(".ll-along-row");
   const W = window.__latentlab = window.__latentlab || {};
   const S = W.scrub = W.scrub || { moves: 0, paints: 0, latencies: [], pins: 0 };
   S.ready = false;
@@ -82,7 +83,7 @@ export default function (component) {
   const G = data.sprite.grid;
   const pts = data.points || { u: [], v: [], label: [], index: [] };
   const names = data.class_names || [];
-  let cell = null, thumbs = null, alive = true;
+  let cell = null, thumbs = null, alive = true, alongUV = null;
 
   legend.innerHTML = "";
   const seen = [...new Set(pts.label)].sort((a, b) => a - b);
@@ -178,6 +179,10 @@ export default function (component) {
       }
     }
     g.save(); g.beginPath(); g.rect(M.l, M.t, pw, ph); g.clip();
+    if (alongUV && !mouse) {  // the slider's point on the path (its projection)
+      g.fillStyle = "#222"; g.strokeStyle = "#fff"; g.lineWidth = 2;
+      g.beginPath(); g.arc(X(alongUV[0]), Y(alongUV[1]), 5, 0, 2 * Math.PI); g.fill(); g.stroke();
+    }
     if (mouse) {
       g.strokeStyle = "rgba(0,0,0,0.55)"; g.lineWidth = 1;
       g.beginPath(); g.moveTo(mouse.x, M.t); g.lineTo(mouse.x, M.t + ph);
@@ -233,7 +238,57 @@ export default function (component) {
     S.engine = EX.error || !exactBox.checked || !dec ? "grid" : "exact";
     blendBox.disabled = S.engine === "exact";  // the blend is the grid's
     labelRow.style.display = EX.onehot && S.engine === "exact" ? "flex" : "none";
+    othersBox.style.display = OTH.length && S.engine === "exact" ? "block" : "none";
+    alongRow.style.display = EX.interp && S.engine === "exact" ? "flex" : "none";
   }
+  // The other coordinates as sliders: each adds (value - page's value) * its direction to z,
+  // in the browser. A pin sends them (and the label) so that the page decodes that point.
+  const OTH = (EX.others || []).map((o) => ({ ...o, cur: o.value }));
+  const pageLabel = EX.onehot ? EX.onehot.indexOf(1) : null;
+  function buildOthers() {
+    othersBox.innerHTML = "";
+    if (!OTH.length) return;
+    const sum = document.createElement("summary");
+    sum.textContent = `Other coordinates at the cursor (${OTH.length})`;
+    othersBox.appendChild(sum);
+    for (const o of OTH) {
+      const row = document.createElement("label");
+      row.className = "ll-other";
+      const name = document.createElement("span"), val = document.createElement("span");
+      name.textContent = o.name; val.className = "ll-val"; val.textContent = fmt(o.cur);
+      const input = document.createElement("input");
+      Object.assign(input, { type: "range", min: o.lo, max: o.hi, step: (o.hi - o.lo) / 200 });
+      input.value = o.cur;
+      input.dataset.k = o.k;
+      input.addEventListener("input", (ev) => {
+        o.cur = Number(input.value); val.textContent = fmt(o.cur);
+        S.sliderLatencies = S.sliderLatencies || [];
+        reshow(ev.timeStamp, S.sliderLatencies);
+      });
+      row.append(name, val, input);
+      othersBox.appendChild(row);
+    }
+    const reset = document.createElement("button");
+    reset.type = "button"; reset.textContent = "back to the page's values";
+    reset.addEventListener("click", () => {
+      for (const o of OTH) o.cur = o.value;
+      buildOthers();
+      reshow(null);
+    });
+    othersBox.appendChild(reset);
+    othersBox.open = !!W.othersOpen;  // closed at first; stays as the user left it
+  }
+  const onOthersToggle = () => { W.othersOpen = othersBox.open; };
+  othersBox.addEventListener("toggle", onOthersToggle);
+  function pinExtras() {  // what the browser decodes with, where it differs from the page
+    if (S.engine !== "exact") return {};
+    const out = {};
+    if (EX.onehot && EX.onehot.indexOf(1) !== pageLabel) out.label = EX.onehot.indexOf(1);
+    const moved = OTH.filter((o) => o.cur !== o.value);
+    if (moved.length) out.others = Object.fromEntries(moved.map((o) => [String(o.k), o.cur]));
+    return out;
+  }
+
   // A conditional decoder's label, changed here, redraws the picture at the cursor in the
   // browser (no message to the server); the page's "Decoder label" sets the grid and pins.
   if (EX.onehot) {
@@ -245,9 +300,42 @@ export default function (component) {
     });
     labelSel.value = String(EX.onehot.indexOf(1));
   }
-  async function decodeExact(u, v) {
-    const L = EX.origin.length, z = new Float32Array(L);
+  function zAt(u, v) {
+    const L = EX.origin.length, z = new Float64Array(L);
     for (let k = 0; k < L; k++) z[k] = EX.origin[k] + u * EX.du[k] + v * EX.dv[k];
+    for (const o of OTH) {
+      if (o.cur === o.value) continue;
+      const d = o.cur - o.value;
+      for (let k = 0; k < L; k++) z[k] += d * o.dir[k];
+    }
+    return z;
+  }
+  // The interpolation's point at t in [0, 1], as core.latent_geometry's lerp and slerp.
+  function along(t) {
+    const { z0, z1, method } = EX.interp, L = z0.length, z = new Float64Array(L);
+    const lin = () => { for (let k = 0; k < L; k++) z[k] = (1 - t) * z0[k] + t * z1[k]; return z; };
+    if (method !== "spherical" || t <= 0 || t >= 1) return t >= 1 ? Float64Array.from(z1) : lin();
+    const n0 = Math.hypot(...z0), n1 = Math.hypot(...z1);
+    if (n0 < 1e-8 || n1 < 1e-8) return lin();
+    let dot = 0;
+    for (let k = 0; k < L; k++) dot += (z0[k] / n0) * (z1[k] / n1);
+    const omega = Math.acos(Math.min(Math.max(dot, -1), 1));
+    if (omega < 1e-4 || Math.PI - omega < 1e-4) return lin();
+    const a = Math.sin((1 - t) * omega) / Math.sin(omega), b = Math.sin(t * omega) / Math.sin(omega);
+    for (let k = 0; k < L; k++) z[k] = a * (z0[k] / n0) + b * (z1[k] / n1);
+    const dn = Math.hypot(...z), norm = (1 - t) * n0 + t * n1;
+    for (let k = 0; k < L; k++) z[k] = (z[k] / dn) * norm;
+    return z;
+  }
+  function toUV(z) {  // the projection of z on the plane's axes
+    const P = EX.proj;
+    let u = 0, v = 0;
+    for (let k = 0; k < z.length; k++) { const d = z[k] - P.center[k]; u += d * P.ei[k]; v += d * P.ej[k]; }
+    return [u, v];
+  }
+  async function decodeExact(u, v) { return decodeZ(zAt(u, v)); }
+  async function decodeZ(z64) {
+    const L = z64.length, z = Float32Array.from(z64);
     const feeds = { z: new dec.ort.Tensor("float32", z, [1, L]) };
     if (EX.onehot) {
       feeds.onehot = new dec.ort.Tensor("float32", Float32Array.from(EX.onehot), [1, EX.onehot.length]);
@@ -272,7 +360,7 @@ export default function (component) {
     try {
       while (want && alive && dec && exactBox.checked) {
         const w = want; want = null;
-        const px = await decodeExact(w.u, w.v);
+        const px = await (w.z ? decodeZ(w.z) : decodeExact(w.u, w.v));
         if (!alive || !exactBox.checked) break;
         paintFloat(px);
         const done = performance.now();
@@ -292,8 +380,21 @@ export default function (component) {
   }
   // The picture at (u, v): exact when it can be, else the grid. t: the time of the event
   // that asked for it, recorded with the time its pixels were written in `list`.
+  let lastT = null;  // the slider "along A -> B" chose the picture, until the mouse moves
+  function showAlong(t, stamp, list) {
+    lastT = t;
+    const z = along(t);
+    alongUV = toUV(z);
+    drawOverlay(null);
+    want = { z, t: stamp, list };
+    if (!busy) pump();
+  }
+  function reshow(stamp, list) {  // the last picture asked for, after a label or slider change
+    if (lastT !== null && dec && exactBox.checked && !EX.error) showAlong(lastT, stamp, list);
+    else if (lastUV) show(lastUV[0], lastUV[1], stamp, list);
+  }
   function show(u, v, t, list) {
-    lastUV = [u, v];
+    lastUV = [u, v]; lastT = null;
     if (dec && exactBox.checked && !EX.error) {
       want = { u, v, t, list };
       if (!busy) pump();
@@ -367,7 +468,7 @@ export default function (component) {
     data.markers = (data.markers || []).filter((m) => m.kind !== "pin");
     data.markers.push({ u, v, kind: "pin", color: "#d00", text: "pin" });
     drawOverlay(p);
-    setTriggerValue("pin", { u, v });
+    setTriggerValue("pin", { u, v, ...pinExtras() });
   }
   function onToggle() { drawPlane(); }
   function onLabel(ev) {
@@ -375,7 +476,13 @@ export default function (component) {
     EX.onehot = EX.onehot.map((_, j) => (j === k ? 1 : 0));
     if (W.exactPlane) W.exactPlane.onehot = EX.onehot;
     S.labelLatencies = S.labelLatencies || [];
-    if (lastUV) show(lastUV[0], lastUV[1], ev.timeStamp, S.labelLatencies);
+    reshow(ev.timeStamp, S.labelLatencies);
+  }
+  function onAlong(ev) {
+    S.alongLatencies = S.alongLatencies || [];
+    const t = Number(alongIn.value);
+    showAlong(t, ev.timeStamp, S.alongLatencies);
+    showReadout(toUV(along(t))[0], toUV(along(t))[1], `t = ${t.toFixed(2)} along A → B`);
   }
   function onExact() {
     W.exactOff = !exactBox.checked;
@@ -403,8 +510,10 @@ export default function (component) {
   mapBox.addEventListener("change", onToggle);
   exactBox.addEventListener("change", onExact);
   labelSel.addEventListener("change", onLabel);
+  alongIn.addEventListener("input", onAlong);
   drawPlane();
   S.mountedAt = performance.now(); S.firstExactMs = null; S.exactReady = false;
+  buildOthers();
   setEngine();
   drawOverlay(null);
   const start = data.start || [(u0 + u1) / 2, (v0 + v1) / 2];
@@ -426,7 +535,9 @@ export default function (component) {
       setEngine();
       // for the browser tests and the benchmark: decode any point of this plane
       W.exactDecode = async (u, v) => Array.from(await decodeExact(u, v));
-      W.exactPlane = { origin: EX.origin, du: EX.du, dv: EX.dv, onehot: EX.onehot };
+      W.exactPlane = { origin: EX.origin, du: EX.du, dv: EX.dv, onehot: EX.onehot, others: OTH,
+                       interp: EX.interp };
+      W.exactAlong = async (t) => ({ z: Array.from(along(t)), image: Array.from(await decodeZ(along(t))) });
       if (exactBox.checked) {
         const [u, v] = lastUV || start;
         lastUV = [u, v];
@@ -452,5 +563,7 @@ export default function (component) {
     mapBox.removeEventListener("change", onToggle);
     exactBox.removeEventListener("change", onExact);
     labelSel.removeEventListener("change", onLabel);
+    alongIn.removeEventListener("input", onAlong);
+    othersBox.removeEventListener("toggle", onOthersToggle);
   };
 }
