@@ -19,6 +19,7 @@ async function unzipped(url, what) {
 }
 function loadOrt(base) {
   if (!ORT.mod) {
+    ORT.timing = { start: performance.now() };  // read by bench/exact_decoding.py
     ORT.mod = (async () => {
       const [ort, wasm] = await Promise.all([
         import(/* @vite-ignore */ abs(base + "ort.wasm.min.mjs")),
@@ -29,6 +30,7 @@ function loadOrt(base) {
       ort.env.wasm.wasmBinary = wasm;
       ort.env.wasm.numThreads = 1;  // no cross-origin isolation, so no wasm threads
       ort.env.wasm.proxy = false;
+      ORT.timing.fetched = performance.now();
       return ort;
     })();
     ORT.mod.catch(() => { ORT.mod = null; });  // a later mount tries again
@@ -41,6 +43,7 @@ function loadSession(ex) {  // ex: {runtime, model (URL), id}
       const [ort, bytes] = await Promise.all([loadOrt(ex.runtime), fetchOk(ex.model, "the decoder")]);
       const sess = await ort.InferenceSession.create(new Uint8Array(bytes), {
         executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+      ORT.timing.session = ORT.timing.session || performance.now();
       return { ort, sess };
     })();
     ORT.sessions.set(ex.id, p);
