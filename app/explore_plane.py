@@ -6,6 +6,8 @@ The browser component itself is ``app.components.latent_plane``.
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +38,6 @@ from core.onnx_decoder import decoder_onnx
 # ----------------------------------------------------------------------------- plane controls
 CONTROL_W = 170  # px: a select box or slider in the row of plane controls
 BROWSER_SLIDERS = 8  # other coordinates the browser offers as sliders at the cursor
-MAX_LABEL = 10_000  # a label from the browser beyond this is ignored (the select checks it)
-MAX_LATENT = 100_000  # likewise a coordinate's index
 
 
 @dataclass
@@ -114,8 +114,7 @@ def plane_controls(ctx: Ctx) -> View:
         )
     label = None
     if ctx.conditional:
-        if st.session_state.get("ex_label") not in range(ctx.model.num_classes):
-            st.session_state.pop("ex_label", None)  # a label from the browser out of range
+        st.session_state["ex_num_labels"] = ctx.model.num_classes  # for apply_pin
         with bar:
             label = st.selectbox(
                 "Decoder label",
@@ -189,32 +188,40 @@ def slider_range(ctx: Ctx, b: ex.Basis, k: int) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- the plane
 def _on_pin() -> None:
-    """A click on the plane: the pin, and with it what the browser decoded it with (its
-    label at the cursor, its other coordinates), so that the page decodes the same point."""
     res = st.session_state.get("explore_plane") or {}
-    pin = res.get("pin") if isinstance(res, dict) else None
+    apply_pin(st.session_state, res.get("pin") if isinstance(res, dict) else None)
+
+
+def apply_pin(state, pin) -> None:
+    """A click on the plane (``pin``, from the browser: untrusted like a link) into the
+    session ``state``: the point, and with it what the browser decoded it with (its label at
+    the cursor, its other coordinates), so that the page decodes the same point. Anything
+    malformed is ignored, so is a label beyond the model's (``ex_num_labels``, recorded by
+    ``plane_controls``); a coordinate out of its slider's range is clamped by
+    ``other_coordinates``."""
     if not isinstance(pin, dict):
         return
-    # from the browser: untrusted like a link
     u, v = parse_float(pin.get("u"), MAX_PIN), parse_float(pin.get("v"), MAX_PIN)
     if u is None or v is None:
         return
-    st.session_state["ex_pin"] = (u, v)
-    st.session_state["ex_pin_new"] = True
-    label = pin.get("label")  # its range is checked against the model in plane_controls
-    if type(label) is int and 0 <= label <= MAX_LABEL and "ex_label" in st.session_state:
-        st.session_state["ex_label"] = label
+    state["ex_pin"] = (u, v)
+    state["ex_pin_new"] = True
+    label = pin.get("label")
+    if type(label) is int and 0 <= label < state.get("ex_num_labels", 0) and "ex_label" in state:
+        state["ex_label"] = label
     others = pin.get("others")
-    kind = st.session_state.get("ex_kind")
-    if isinstance(others, dict) and others and kind in ("dims", "pca"):
-        values = {}
-        for k, value in list(others.items())[:BROWSER_SLIDERS]:
-            x = parse_float(value, MAX_PIN)
-            if str(k).isdigit() and int(k) <= MAX_LATENT and x is not None:
-                values[f"ex_fix_{kind}_{int(k)}"] = x
-        if values:
-            st.session_state["ex_fix"] = "sliders"
-            st.session_state.update(values)
+    kind = state.get("ex_kind")
+    if not (isinstance(others, dict) and kind in ("dims", "pca")):
+        return
+    values = {}
+    for k, value in itertools.islice(others.items(), BROWSER_SLIDERS):
+        x = parse_float(value, MAX_PIN)
+        if isinstance(k, str) and re.fullmatch(r"[0-9]{1,6}", k) and x is not None:
+            values[f"ex_fix_{kind}_{int(k)}"] = x
+    if values:
+        state["ex_fix"] = "sliders"
+        for key, x in values.items():
+            state[key] = x
 
 
 def record_new_pin(ctx: Ctx, view: View) -> None:

@@ -314,3 +314,63 @@ def test_md_escape_leaves_no_markdown(text):
         plain.append(out[i])
         i += 1
     assert "".join(plain) == one_line(text, 10_000)
+
+
+# --------------------------------------------------------------------- pins from the browser
+HOSTILE_PINS = {
+    "not a dict": "pin",
+    "no numbers": {"u": "a", "v": None},
+    "nan": {"u": float("nan"), "v": 0.0},
+    "label 10**30": {"u": 0.1, "v": 0.2, "label": 10**30},
+    "label 9999 (beyond the model's labels)": {"u": 0.1, "v": 0.2, "label": 9999},
+    "label -1": {"u": 0.1, "v": 0.2, "label": -1},
+    "label true": {"u": 0.1, "v": 0.2, "label": True},
+    "label '3'": {"u": 0.1, "v": 0.2, "label": "3"},
+    "others a list": {"u": 0.1, "v": 0.2, "others": [1, 2]},
+    "others key ²": {"u": 0.1, "v": 0.2, "others": {"²": 1.0}},
+    "others key ٣": {"u": 0.1, "v": 0.2, "others": {"٣": 1.0}},
+    "others key -1": {"u": 0.1, "v": 0.2, "others": {"-1": 1.0}},
+    "others key 10**30": {"u": 0.1, "v": 0.2, "others": {str(10**30): 1.0}},
+    "others value inf": {"u": 0.1, "v": 0.2, "others": {"2": float("inf")}},
+    "others value far out": {"u": 0.1, "v": 0.2, "others": {"2": 999.0}},
+    "others value text": {"u": 0.1, "v": 0.2, "others": {"2": "1e2"}},
+    "others on an axis": {"u": 0.1, "v": 0.2, "others": {"0": 1.0}},
+    "others beyond the latent": {"u": 0.1, "v": 0.2, "others": {"99999": 1.0}},
+    "others of 100000 keys": {"u": 0.1, "v": 0.2, "others": {str(k): 0.0 for k in range(10**5)}},
+}
+
+
+@pytest.mark.parametrize("pin", HOSTILE_PINS.values(), ids=HOSTILE_PINS.keys())
+def test_hostile_pins_from_the_browser_leave_a_working_page(pin, runs_env):
+    """A pin with the label and other coordinates the browser decoded it with (issue 15),
+    on digits-cvae-l8 (zoo: conditional, L = 8, so sliders exist): the page reruns without
+    a traceback or an error box, its label stays one of the model's, and every slider value
+    stays in its range."""
+    from app.common import PRETRAINED_DIR
+    from app.explore_plane import apply_pin
+    from core.runs import Run
+
+    at = open_page(Run(PRETRAINED_DIR / "digits-cvae-l8"), "explore")
+    apply_pin(at.session_state, pin)
+    at.run()
+    assert not at.exception and not at.error, errors(at) + [e.value for e in at.exception]
+    assert at.session_state["ex_label"] in range(10)
+    for s in at.slider:
+        if s.key and s.key.startswith("ex_fix_"):
+            assert s.min <= s.value <= s.max, (s.key, s.value)
+
+
+def test_a_pin_from_the_browser_sets_the_label_and_the_sliders(runs_env):
+    from app.common import PRETRAINED_DIR
+    from app.explore_plane import apply_pin
+    from core.runs import Run
+
+    at = open_page(Run(PRETRAINED_DIR / "digits-cvae-l8"), "explore")
+    apply_pin(at.session_state, {"u": 0.25, "v": -0.5, "label": 7, "others": {"3": 0.5}})
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["ex_pin"] == (0.25, -0.5) and at.session_state["ex_label"] == 7
+    kind = at.session_state["ex_kind"]
+    assert at.session_state["ex_fix"] == "sliders"
+    assert at.slider(key=f"ex_fix_{kind}_3").value == pytest.approx(0.5)
+    assert not at.warning  # no "set through Session State and a default value" warning
