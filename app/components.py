@@ -60,6 +60,13 @@ def ort_runtime() -> tuple[str | None, str]:
     return base.rstrip("/") + "/app/static/ort/", str(version)
 
 
+def can_serve() -> bool:
+    """Is there a running server to serve files from (not AppTest's or bare mode)?"""
+    from streamlit import runtime
+
+    return runtime.exists()
+
+
 def served_bytes(data: bytes, slot: str) -> str | None:
     """A URL (on this server, for this session) from which the browser fetches ``data``;
     the same media store ``st.image`` uses, so it lives as long as the session shows it

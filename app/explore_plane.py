@@ -38,6 +38,7 @@ from core.onnx_decoder import decoder_onnx
 # ----------------------------------------------------------------------------- plane controls
 CONTROL_W = 170  # px: a select box or slider in the row of plane controls
 BROWSER_SLIDERS = 8  # other coordinates the browser offers as sliders at the cursor
+PAGE_SLIDERS = 24  # and the page, under "The other coordinates"
 
 
 @dataclass
@@ -125,6 +126,9 @@ def plane_controls(ctx: Ctx) -> View:
                 width=CONTROL_W,
             )
     fixed, note = other_coordinates(ctx, b, i, j)
+    # what apply_pin needs to turn the browser's coordinates into the page's sliders
+    others = [k for k in range(L) if k not in (i, j)]
+    st.session_state["ex_plane_now"] = {"kind": b.kind, "fixed": fixed.tolist(), "others": others}
     plane = ex.Plane(b, int(i), int(j), fixed)
     extent = extent_of(ctx, plane, n_std)
     grid = int(st.session_state.get("ex_res", 32))
@@ -156,34 +160,48 @@ def other_coordinates(ctx: Ctx, b: ex.Basis, i: int, j: int) -> tuple[np.ndarray
                 thumb(ctx, idx, 64)
             z = test_latent(ctx, idx, st.session_state.get("ex_label"))
             return b.scores(z[None])[0], f"fix=img:{idx}"
+        if src != "sliders":
+            st.session_state.pop("ex_fix_base", None)
         if src == "sliders":
-            if len(others) > 24:
-                st.caption(f"Showing sliders for the first 24 of {len(others)} coordinates.")
-            fixed = mean_scores.copy()
+            if len(others) > PAGE_SLIDERS:
+                st.caption(
+                    f"Showing sliders for the first {PAGE_SLIDERS} of {len(others)} coordinates."
+                )
+            # the coordinates without a slider: the mean, or those a pin left (apply_pin)
+            base = st.session_state.get("ex_fix_base")
+            ok = isinstance(base, dict) and base.get("kind") == b.kind
+            fixed = np.asarray(base["fixed"], np.float64) if ok else mean_scores.copy()
+            if fixed.shape != mean_scores.shape or not np.isfinite(fixed).all():
+                fixed = mean_scores.copy()
+            lo, hi = slider_ranges(ctx, b)
             cols = st.columns(3)
-            for n, k in enumerate(others[:24]):
-                lo, hi = slider_range(ctx, b, k)
+            for n, k in enumerate(others[:PAGE_SLIDERS]):
                 key = f"ex_fix_{b.kind}_{k}"
-                if key in st.session_state:  # set by the slider, or by a pin (_on_pin)
-                    st.session_state[key] = min(max(float(st.session_state[key]), lo), hi)
+                if key in st.session_state:  # set by the slider, or by a pin (apply_pin)
+                    st.session_state[key] = min(max(float(st.session_state[key]), lo[k]), hi[k])
                     start = {}
                 else:
-                    start = {"value": float(mean_scores[k])}
+                    start = {"value": float(min(max(fixed[k], lo[k]), hi[k]))}
                 with cols[n % 3]:
                     fixed[k] = st.slider(
-                        b.names[k], lo, hi, step=(hi - lo) / 100, key=key, format="%.2f", **start
+                        b.names[k],
+                        lo[k],
+                        hi[k],
+                        step=(hi[k] - lo[k]) / 100,
+                        key=key,
+                        format="%.2f",
+                        **start,
                     )
             return fixed, ""
         st.caption("At the mean of the encoded points.")
     return mean_scores, ""
 
 
-def slider_range(ctx: Ctx, b: ex.Basis, k: int) -> tuple[float, float]:
-    """A slider's range for basis coordinate k: the encoded set's mean ± 4 std."""
-    scores = b.scores(ctx.space["z"])[:, k]
-    return float(scores.mean() - 4 * scores.std() - 1e-3), float(
-        scores.mean() + 4 * scores.std() + 1e-3
-    )
+def slider_ranges(ctx: Ctx, b: ex.Basis) -> tuple[list[float], list[float]]:
+    """The sliders' ranges of every basis coordinate: the encoded set's mean ± 4 std."""
+    scores = b.scores(ctx.space["z"])
+    m, sd = scores.mean(0), scores.std(0)
+    return (m - 4 * sd - 1e-3).tolist(), (m + 4 * sd + 1e-3).tolist()
 
 
 # ----------------------------------------------------------------------------- the plane
@@ -209,19 +227,24 @@ def apply_pin(state, pin) -> None:
     label = pin.get("label")
     if type(label) is int and 0 <= label < state.get("ex_num_labels", 0) and "ex_label" in state:
         state["ex_label"] = label
-    others = pin.get("others")
-    kind = state.get("ex_kind")
-    if not (isinstance(others, dict) and kind in ("dims", "pca")):
+    others, now = pin.get("others"), state.get("ex_plane_now")
+    if not (isinstance(others, dict) and isinstance(now, dict)):
         return
+    kind, fixed, free = now["kind"], now["fixed"], now["others"][:BROWSER_SLIDERS]
     values = {}
     for k, value in itertools.islice(others.items(), BROWSER_SLIDERS):
         x = parse_float(value, MAX_PIN)
-        if isinstance(k, str) and re.fullmatch(r"[0-9]{1,6}", k) and x is not None:
-            values[f"ex_fix_{kind}_{int(k)}"] = x
-    if values:
-        state["ex_fix"] = "sliders"
-        for key, x in values.items():
-            state[key] = x
+        index = int(k) if isinstance(k, str) and re.fullmatch(r"[0-9]{1,6}", k) else None
+        if index in free and x is not None:
+            values[index] = x
+    if not values:
+        return
+    # The page's sliders take over: every coordinate keeps the value the plane had (the
+    # mean, a test image's, or the sliders'), except those the browser moved.
+    state["ex_fix"] = "sliders"
+    state["ex_fix_base"] = {"kind": kind, "fixed": list(fixed)}
+    for k in now["others"][:PAGE_SLIDERS]:
+        state[f"ex_fix_{kind}_{k}"] = values.get(k, fixed[k])
 
 
 def record_new_pin(ctx: Ctx, view: View) -> None:
@@ -249,6 +272,8 @@ def decoder_files(model, key: str, run) -> dict:
     runtime, version = components.ort_runtime()
     if runtime is None:
         return {"error": version}
+    if not components.can_serve():
+        return {"error": "no server to serve the decoder from"}
     onnx = _decoder_onnx(model, key, str(run.cache_dir))
     if onnx is None:
         return {"error": "this model's decoder could not be exported to ONNX"}
@@ -295,20 +320,18 @@ def browser_sliders(ctx: Ctx, plane: ex.Plane) -> list[dict]:
     range (as the page's sliders) and direction in latent space, so that the browser adds
     ``(value - fixed) * dir`` to z."""
     b, others = plane.basis, [k for k in range(plane.basis.dim) if k not in (plane.i, plane.j)]
-    out = []
-    for k in others[:BROWSER_SLIDERS]:
-        lo, hi = slider_range(ctx, b, k)
-        out.append(
-            {
-                "k": k,
-                "name": b.names[k],
-                "value": float(plane.fixed[k]),
-                "lo": lo,
-                "hi": hi,
-                "dir": b.vectors[k].tolist(),
-            }
-        )
-    return out
+    lo, hi = slider_ranges(ctx, b)
+    return [
+        {
+            "k": k,
+            "name": b.names[k],
+            "value": float(plane.fixed[k]),
+            "lo": min(lo[k], float(plane.fixed[k])),  # a test image's value may lie outside
+            "hi": max(hi[k], float(plane.fixed[k])),
+            "dir": b.vectors[k].tolist(),
+        }
+        for k in others[:BROWSER_SLIDERS]
+    ]
 
 
 def plane_component(

@@ -9,8 +9,8 @@ The graph is ``image = sigmoid(decoder(z[, onehot]))``, exactly ``LatentModel.de
   ``LatentModel._onehot``'s range check would be traced as a constant;
 - output ``image``: float32 (B, C, H, W) in [0, 1].
 
-Exported with the TorchScript exporter (``dynamo=False``), which needs nothing beyond torch
-(the ``onnx`` package is not required), at opset 17, which onnxruntime-web runs. Every
+Exported with the TorchScript exporter (``dynamo=False``; torch 2.14 needs the ``onnx``
+package for it, in requirements.txt), at opset 17, which onnxruntime-web runs. Every
 family exports (the MLP, fc_conv and conv decoders, conditional or not; a Gumbel model's
 decoder takes its flattened one-hot code as ``z``). ``decoder_onnx`` caches the file in the
 run's cache folder, next to the run's other derived arrays.
@@ -18,6 +18,7 @@ run's cache folder, next to the run's other derived arrays.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -25,6 +26,7 @@ import logging
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
@@ -78,21 +80,19 @@ def decoder_onnx(model, key: str, cache_dir: str | Path | None) -> bytes | None:
     name = f"decoder-{hashlib.sha1(key.encode()).hexdigest()[:12]}-op{OPSET}.onnx"
     path = Path(cache_dir) / name if cache_dir else None
     if path is not None and path.is_file():
-        try:
-            return path.read_bytes()
-        except OSError:
-            pass
+        with contextlib.suppress(Exception):  # unreadable, torn or not ONNX: export again
+            data = path.read_bytes()
+            onnx.checker.check_model(onnx.load_from_string(data))
+            return data
     try:
         data = export_decoder(model)
     except Exception as e:  # an exotic layer the exporter cannot trace: keep the blend
         log.warning("The decoder could not be exported to ONNX: %s", e)
         return None
     if path is not None:
-        for old in path.parent.glob("decoder-*.onnx"):
-            if old.name != name:
-                old.unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(OSError):  # a full or read-only disk: serve it from memory
+            for old in path.parent.glob("decoder-*.onnx"):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
             atomic.write_bytes(path, data)
-        except OSError:  # a full or read-only disk: serve it from memory this time
-            pass
     return data

@@ -130,15 +130,18 @@ SET_SLIDER = """(el, x) => {
 }"""
 
 
-def test_the_other_coordinates_and_the_label_at_the_cursor_then_a_pin(artifacts, tmp_path):
+@pytest.mark.parametrize("fix", ["", "&fix=img:5"], ids=["at the mean", "from a test image"])
+def test_the_other_coordinates_and_the_label_at_the_cursor_then_a_pin(artifacts, tmp_path, fix):
     """digits-cvae-l8 (zoo, L = 8, conditional): the six other coordinates are sliders in the
     browser; moving one redraws the exact picture with no message to the server; a pin then
-    carries the label and the coordinates to the page, which adopts them."""
+    carries the label and the coordinates to the page, which adopts them: its plane gives
+    the picture the browser showed at that point, whatever the other coordinates were taken
+    from before (the mean, or a test image's)."""
     runs = tmp_path / "runs"
     runs.mkdir()
     with streamlit_server(runs) as url, chromium_page(1400, 1600) as page:
         page.add_init_script(COUNT_SENDS)
-        open_explorer(page, f"{url}/explore?run=digits-cvae-l8")
+        open_explorer(page, f"{url}/explore?run=digits-cvae-l8{fix}")
         exact_ready(page)
         plane = page.evaluate("() => window.__latentlab.exactPlane")
         others = plane["others"]
@@ -168,7 +171,13 @@ def test_the_other_coordinates_and_the_label_at_the_cursor_then_a_pin(artifacts,
 
         # a pin: the page adopts the label and the coordinate, and decodes the same point
         box = page.locator(PLANE).bounding_box()
-        page.mouse.click(box["x"] + 0.4 * box["width"], box["y"] + 0.6 * box["height"])
+        at = (box["x"] + 0.4 * box["width"], box["y"] + 0.6 * box["height"])
+        n = page.evaluate("() => window.__latentlab.scrub.exactPaints || 0")
+        page.mouse.move(*at)
+        page.wait_for_function("(n) => window.__latentlab.scrub.exactPaints > n", arg=n)
+        pin = page.evaluate("() => window.__latentlab.scrub.lastUV")
+        (seen,) = browser_decodings(page, [pin])  # the picture the user sees there
+        page.mouse.click(*at)
         page.wait_for_function(
             "([k, x]) => { const p = window.__latentlab.exactPlane;"
             " return p && p.others.some((o) => o.k === k && Math.abs(o.value - x) < 1e-6); }",
@@ -178,11 +187,19 @@ def test_the_other_coordinates_and_the_label_at_the_cursor_then_a_pin(artifacts,
         exact_ready(page)
         after = page.evaluate("() => window.__latentlab.exactPlane")
         assert after["onehot"].index(1) == label
+        assert all(o["cur"] == o["value"] for o in after["others"])  # the page's values now
+        (pinned,) = browser_decodings(page, [pin])  # the page's plane at the pin
+        assert float(np.abs(pinned - seen).max()) <= 1e-5
         assert page.locator(ENGINE).inner_text().startswith("Exact")
         page.screenshot(path=str(artifacts / "explore_exact_sliders.png"))
         assert page_errors(page) == []
 
-        # the interpolation, spherical: the slider "along A -> B" decodes its points here
+        # the interpolation, linear then spherical: the slider "along A -> B" decodes its
+        # points here, as core.latent_geometry's lerp and slerp
+        ends = page.evaluate("() => window.__latentlab.exactPlane.interp")
+        assert ends["method"] == "linear"
+        res = page.evaluate("async () => window.__latentlab.exactAlong(0.37)")
+        np.testing.assert_allclose(res["z"], ex.lerp(ends["z0"], ends["z1"], 101)[37], atol=1e-5)
         page.get_by_role("tab", name="Interpolation").click()
         page.get_by_text("spherical", exact=True).click()
         page.wait_for_function(

@@ -60,26 +60,31 @@ def test_every_family_exports_a_decoder_that_computes_decode(name, shape, classe
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_the_decoder_is_cached_per_checkpoint_and_old_ones_removed(tmp_path):
+def test_the_decoder_is_cached_per_checkpoint_and_old_ones_removed(tmp_path, monkeypatch):
     model = tiny("mlp-vae", (1, 8, 8), 0)
     first = decoder_onnx(model, "ckpt-a", tmp_path)
     files = list(tmp_path.glob("decoder-*.onnx"))
     assert len(files) == 1 and files[0].read_bytes() == first
-    files[0].write_bytes(b"cached")  # a second call reads the file, it does not export
-    assert decoder_onnx(model, "ckpt-a", tmp_path) == b"cached"
+    other = export_decoder(tiny("mlp-vae", (1, 8, 8), 2))  # a valid file, not this model's
+    files[0].write_bytes(other)
+    assert decoder_onnx(model, "ckpt-a", tmp_path) == other  # read, not exported again
+    files[0].write_bytes(first[: len(first) // 2])  # torn: exported again
+    assert decoder_onnx(model, "ckpt-a", tmp_path) == first
     decoder_onnx(model, "ckpt-b", tmp_path)  # a new checkpoint replaces the old file
     assert [p.read_bytes() for p in tmp_path.glob("decoder-*.onnx")] == [first]
 
 
-def test_a_read_only_cache_still_gives_the_decoder(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        data = decoder_onnx(tiny("ae", (1, 8, 8), 0), "k", ro)
-    finally:
-        ro.chmod(0o700)
+def test_a_cache_that_cannot_be_written_still_gives_the_decoder(tmp_path, monkeypatch):
+    (tmp_path / "decoder-old-op17.onnx").write_bytes(b"x")
+
+    def refuse(*_, **__):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr("core.onnx_decoder.atomic.write_bytes", refuse)
+    monkeypatch.setattr("pathlib.Path.unlink", refuse)
+    data = decoder_onnx(tiny("ae", (1, 8, 8), 0), "k", tmp_path)
     assert data is not None and onnx.load_from_string(data).graph.output[0].name == "image"
+    assert [p.name for p in tmp_path.iterdir()] == ["decoder-old-op17.onnx"]
 
 
 @pytest.mark.parametrize("kind", ["dims", "pca"])

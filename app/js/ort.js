@@ -38,7 +38,11 @@ function loadOrt(base) {
   return ORT.mod;
 }
 function loadSession(ex) {  // ex: {runtime, model (URL), id}
-  if (!ORT.sessions.has(ex.id)) {
+  if (ORT.sessions.has(ex.id)) {  // most recently used last: eviction takes the oldest
+    const p = ORT.sessions.get(ex.id);
+    ORT.sessions.delete(ex.id);
+    ORT.sessions.set(ex.id, p);
+  } else {
     const p = (async () => {
       const [ort, bytes] = await Promise.all([loadOrt(ex.runtime), fetchOk(ex.model, "the decoder")]);
       const sess = await ort.InferenceSession.create(new Uint8Array(bytes), {

@@ -361,18 +361,24 @@ export default function (component) {
       while (want && alive && dec && exactBox.checked) {
         const w = want; want = null;
         const px = await (w.z ? decodeZ(w.z) : decodeExact(w.u, w.v));
-        if (!alive || !exactBox.checked) break;
+        if (!alive || !exactBox.checked) break;  // unmounted (a rerun), or switched off
         paintFloat(px);
         const done = performance.now();
         S.exactPaints = (S.exactPaints || 0) + 1;
+        if (w.first) {
+          S.firstExactMs = done - S.mountedAt;
+          S.exactReady = true;
+        }
         if (w.t != null) {
-          S.lastEvent = w.t; S.lastPaint = done; S.lastUV = [w.u, w.v];
+          S.lastEvent = w.t; S.lastPaint = done;
+          if (!w.z) S.lastUV = [w.u, w.v];
           const list = w.list || S.latencies;
           list.push(done - w.t);
           if (list.length > 500) list.shift();
         }
       }
     } catch (e) {
+      if (!alive) return;
       EX.error = "it failed while decoding: " + e.message;
       exactBox.disabled = true; setEngine();
       if (lastUV) paint(lastUV[0], lastUV[1]);
@@ -394,7 +400,7 @@ export default function (component) {
     else if (lastUV) show(lastUV[0], lastUV[1], stamp, list);
   }
   function show(u, v, t, list) {
-    lastUV = [u, v]; lastT = null;
+    lastUV = [u, v]; lastT = null; alongUV = null;
     if (dec && exactBox.checked && !EX.error) {
       want = { u, v, t, list };
       if (!busy) pump();
@@ -487,7 +493,7 @@ export default function (component) {
   function onExact() {
     W.exactOff = !exactBox.checked;
     setEngine();
-    if (lastUV) show(lastUV[0], lastUV[1], null);
+    reshow(null);
   }
 
   let pending = 0;
@@ -514,6 +520,7 @@ export default function (component) {
   drawPlane();
   S.mountedAt = performance.now(); S.firstExactMs = null; S.exactReady = false;
   buildOthers();
+  alongIn.value = 0;  // the DOM outlives a rerun; the path may be a new one
   setEngine();
   drawOverlay(null);
   const start = data.start || [(u0 + u1) / 2, (v0 + v1) / 2];
@@ -538,13 +545,13 @@ export default function (component) {
       W.exactPlane = { origin: EX.origin, du: EX.du, dv: EX.dv, onehot: EX.onehot, others: OTH,
                        interp: EX.interp };
       W.exactAlong = async (t) => ({ z: Array.from(along(t)), image: Array.from(await decodeZ(along(t))) });
-      if (exactBox.checked) {
+      if (exactBox.checked) {  // the first exact picture, through the queue like any other
         const [u, v] = lastUV || start;
         lastUV = [u, v];
-        paintFloat(await decodeExact(u, v));
-      }
-      S.firstExactMs = performance.now() - S.mountedAt;
-      S.exactReady = true;
+        if (!want) want = { u, v, t: null };
+        want.first = true;
+        if (!busy) pump();
+      } else S.exactReady = true;
     }).catch((e) => {
       if (!alive) return;
       EX.error = "it could not start: " + (e && e.message ? e.message : e);

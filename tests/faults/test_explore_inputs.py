@@ -351,10 +351,16 @@ def test_hostile_pins_from_the_browser_leave_a_working_page(pin, runs_env):
     from core.runs import Run
 
     at = open_page(Run(PRETRAINED_DIR / "digits-cvae-l8"), "explore")
+    mode = at.session_state["ex_fix"]
     apply_pin(at.session_state, pin)
     at.run()
     assert not at.exception and not at.error, errors(at) + [e.value for e in at.exception]
     assert at.session_state["ex_label"] in range(10)
+    # values it can use (in range after clamping, a decimal text, the first 8 keys of many)
+    # switch the page to its sliders; nothing usable leaves the mode as it was
+    usable = ("others value far out", "others value text", "others of 100000 keys")
+    if all(pin is not HOSTILE_PINS[k] for k in usable):
+        assert at.session_state["ex_fix"] == mode
     for s in at.slider:
         if s.key and s.key.startswith("ex_fix_"):
             assert s.min <= s.value <= s.max, (s.key, s.value)
