@@ -4,10 +4,15 @@ read once, at import time.
 
 - ``latent_plane``: the latent plane on a canvas: encoded points coloured by label with a
   thumbnail of the image under the mouse, and the decoded image at the cursor, updated on
-  every mouse move *in the browser*. Python sends, once per plane, a sprite of an n x n grid
-  of decodings (one PNG); the script blends the four cells around the cursor (bilinear), so
-  a move costs a few thousand multiply-adds and no round trip. A click pins the point: the
-  trigger ``pin`` = {"u", "v"} goes back to Python, which decodes it exactly.
+  every mouse move *in the browser*. By default the decoder itself runs there (its ONNX
+  export, onnxruntime-web from ``app/static/ort``; ``app/js/ort.js``), with the label, up
+  to eight other coordinates and the interpolation as controls beside the picture. The
+  fallback, and the toggle's other side: Python sends, once per plane, a sprite of an n x n
+  grid of decodings (one PNG) and the script blends the four cells around the cursor
+  (bilinear). A click pins the point: the trigger ``pin`` = {"u", "v", and where the
+  browser's differ from the page's, "label" and "others"} goes back to Python
+  (``app.explore_plane.apply_pin``), which decodes it.
+- ``decoder_preload``: nothing visible; starts loading the in-browser decoder early.
 - ``draw_pad``: a small drawing canvas; after every stroke its picture goes back to Python
   as a PNG data URL (state ``image``).
 - ``category_grid``: N categorical variables x K categories; clicking a cell sends the
@@ -108,7 +113,8 @@ def latent_plane(data: dict, key: str, on_pin: Callable[[], None] | None = None)
             "points": {"u", "v", "label", "index"}, "thumbs": {"src", "id", "cols"},
             "class_names", "markers": [{"u", "v", "kind": "pin"|"point", "color", "text"}],
             "path": [[u, v], ...], "start": [u, v], "size": the plane's largest side in
-            pixels}. In a narrower column the plane shrinks (down to 280 px) so that the
+            pixels, "exact": the in-browser decoder (``app.explore_plane.exact_decoder``)}.
+            In a narrower column the plane shrinks (down to 280 px) so that the
             decoded picture stays beside it; the canvases are redrawn when the width changes.
         on_pin: called (before the script reruns) when the user clicks the plane; the click
             is in ``st.session_state[key]["pin"]`` as {"u", "v"}.

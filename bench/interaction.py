@@ -8,7 +8,9 @@
    moves from Playwright, the component's own record of ``event.timeStamp`` -> pixels
    written (``window.__latentlab.scrub.latencies``); (b) a dispatched mousemove in the page,
    ``performance.now()`` before it -> after the next animation frame has run (the frame that
-   shows the new pixels).
+   shows the new pixels). Both for the decoder in the browser (the default, issue 15) and
+   for the blended grid (its fallback); ``bench/exact_decoding.py`` measures the decoder in
+   the browser for every model of the zoo.
 
 Run: ``python -m bench.interaction`` (``--no-browser`` skips part 3). It trains a small
 fcconv-vae (L=10, 1 epoch on 2,000 Fashion-MNIST images, a few seconds) into a temporary
@@ -141,7 +143,8 @@ DISPATCH_JS = """async (canvas, n) => {
     const y = r.top + r.height * (0.12 + 0.76 * ((k * 53) % n) / n);
     const t0 = performance.now();
     canvas.dispatchEvent(new MouseEvent("mousemove", {clientX: x, clientY: y, bubbles: true}));
-    await frame();
+    let waited = 0;  // an exact decode is asynchronous: the frame after its pixels count
+    do { await frame(); } while (S.paints === before && ++waited < 10);
     const t1 = performance.now();
     if (S.paints === before) throw new Error("no new image after a mouse move");
     out.push(t1 - t0);
@@ -159,20 +162,32 @@ def bench_browser(run) -> dict:
         plane = page.locator('[data-testid="ll-overlay"]')
         plane.wait_for(timeout=120_000)
         page.wait_for_function("() => window.__latentlab?.scrub?.ready === true", timeout=120_000)
+        page.wait_for_function("() => window.__latentlab.scrub.exactReady === true", timeout=60_000)
         box = plane.bounding_box()
-        page.evaluate("() => { window.__latentlab.scrub.latencies = []; }")
-        rng = np.random.default_rng(0)
-        for fx, fy in rng.uniform(0.12, 0.88, size=(80, 2)):
-            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-        real = page.evaluate("() => window.__latentlab.scrub.latencies")
-        frames = plane.evaluate(DISPATCH_JS, 60)
-    print("in the browser (Chromium headless, Playwright), mouse move -> new decoded image")
-    print(f"  (a) real mouse moves, event -> pixels written: {summary(real)}")
-    print(
-        f"  (b) dispatched move -> next frame done:        {summary(frames)}   "
-        f"(target <= {TARGETS['browser_ms']:.0f} ms)"
-    )
-    return {"browser_ms": max(statistics.median(real), statistics.median(frames))}
+        out = {}
+        for mode in ("exact", "grid"):  # the decoder in the browser, then the blended grid
+            if mode == "grid":
+                page.get_by_test_id("ll-exact").uncheck()
+            engine = page.evaluate("() => window.__latentlab.scrub.engine")
+            page.evaluate("() => { window.__latentlab.scrub.latencies = []; }")
+            rng = np.random.default_rng(0)
+            for fx, fy in rng.uniform(0.12, 0.88, size=(80, 2)):
+                page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            page.wait_for_timeout(200)
+            real = page.evaluate("() => window.__latentlab.scrub.latencies")
+            frames = plane.evaluate(DISPATCH_JS, 60)
+            what = "the decoder in the browser" if engine == "exact" else "the blended grid"
+            print(
+                "in the browser (Chromium headless, Playwright), mouse move -> new decoded "
+                f"image: {what}"
+            )
+            print(f"  (a) real mouse moves, event -> pixels written: {summary(real)}")
+            print(
+                f"  (b) dispatched move -> next frame done:        {summary(frames)}   "
+                f"(target <= {TARGETS['browser_ms']:.0f} ms)"
+            )
+            out[mode] = max(statistics.median(real), statistics.median(frames))
+    return {"browser_ms": max(out.values())}
 
 
 def main(argv=None) -> int:
