@@ -104,6 +104,7 @@ def blend_errors(run: Run, points: int = 2000) -> dict:
 
 
 def browser(runs: list[Run]) -> dict:
+    from bench.interaction import real_moves
     from tests.browser import chromium_page, streamlit_server, wait_idle
     from tests.test_browser_exact import COUNT_SENDS
 
@@ -122,13 +123,7 @@ def browser(runs: list[Run]) -> dict:
                     "() => window.__latentlab?.scrub?.exactReady === true", timeout=120_000
                 )
                 first = page.evaluate("() => window.__latentlab.scrub.firstExactMs")
-                box = plane.bounding_box()
-                page.evaluate("() => { window.__latentlab.scrub.latencies = []; }")
-                rng = np.random.default_rng(0)
-                for fx, fy in rng.uniform(0.12, 0.88, size=(80, 2)):
-                    page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-                page.wait_for_timeout(200)
-                lat = page.evaluate("() => window.__latentlab.scrub.latencies")
+                lat = real_moves(page, plane.bounding_box())
                 engine = page.evaluate("() => window.__latentlab.scrub.engine")
                 res[run.id] = {
                     "first_ms": first,

@@ -153,6 +153,17 @@ DISPATCH_JS = """async (canvas, n) => {
 }"""
 
 
+def real_moves(page, box: dict, n: int = 80) -> list[float]:
+    """n real Playwright mouse moves to random points of the plane (seed 0): the plane's
+    record of each picture's ``event.timeStamp`` -> pixels written, in ms (moves merged
+    while an exact decode runs are not counted)."""
+    page.evaluate("() => { window.__latentlab.scrub.latencies = []; }")
+    for fx, fy in np.random.default_rng(0).uniform(0.12, 0.88, size=(n, 2)):
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.wait_for_timeout(200)  # the last decode's pixels
+    return page.evaluate("() => window.__latentlab.scrub.latencies")
+
+
 def bench_browser(run) -> dict:
     from tests.browser import chromium_page, streamlit_server, wait_idle
 
@@ -169,12 +180,7 @@ def bench_browser(run) -> dict:
             if mode == "grid":
                 page.get_by_test_id("ll-exact").uncheck()
             engine = page.evaluate("() => window.__latentlab.scrub.engine")
-            page.evaluate("() => { window.__latentlab.scrub.latencies = []; }")
-            rng = np.random.default_rng(0)
-            for fx, fy in rng.uniform(0.12, 0.88, size=(80, 2)):
-                page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-            page.wait_for_timeout(200)
-            real = page.evaluate("() => window.__latentlab.scrub.latencies")
+            real = real_moves(page, box)
             frames = plane.evaluate(DISPATCH_JS, 60)
             what = "the decoder in the browser" if engine == "exact" else "the blended grid"
             print(
