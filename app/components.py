@@ -26,6 +26,7 @@ mouse-to-image latency), which the browser tests and the interaction benchmark r
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -48,21 +49,34 @@ def _parts(stem: str) -> dict:
 ORT_DIR = Path(__file__).parent / "static" / "ort"
 
 
+@functools.cache
+def _ort_version() -> str | None:
+    """The vendored onnxruntime-web's version (read once per process), None if missing."""
+    try:
+        return str(json.loads((ORT_DIR / "VERSION.json").read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _on_server(path: str) -> str:
+    """``path`` (from the server's root) under ``server.baseUrlPath``."""
+    base = "/" + (st.get_option("server.baseUrlPath") or "").strip("/")
+    return base.rstrip("/") + path
+
+
 def ort_runtime() -> tuple[str | None, str]:
     """(URL folder of the vendored onnxruntime-web, its version), or (None, why not): the
     files must be in ``app/static/ort`` and Streamlit must serve ``app/static`` (the
     repository's ``.streamlit/config.toml`` turns static serving on)."""
-    try:
-        version = json.loads((ORT_DIR / "VERSION.json").read_text(encoding="utf-8"))["version"]
-    except (OSError, ValueError, KeyError):
+    version = _ort_version()
+    if version is None:
         return None, "its runtime files are missing from app/static/ort (python -m app.vendor_ort)"
     if not st.get_option("server.enableStaticServing"):
         return None, (
             "static file serving is off: start the app from the repository root, or pass "
             "--server.enableStaticServing true"
         )
-    base = "/" + (st.get_option("server.baseUrlPath") or "").strip("/")
-    return base.rstrip("/") + "/app/static/ort/", str(version)
+    return _on_server("/app/static/ort/"), version
 
 
 def can_serve() -> bool:
@@ -81,9 +95,9 @@ def served_bytes(data: bytes, slot: str) -> str | None:
 
     if not runtime.exists():
         return None
-    url = runtime.get_instance().media_file_mgr.add(data, "application/octet-stream", slot)
-    base = "/" + (st.get_option("server.baseUrlPath") or "").strip("/")
-    return base.rstrip("/") + url
+    return _on_server(
+        runtime.get_instance().media_file_mgr.add(data, "application/octet-stream", slot)
+    )
 
 
 _plane = st.components.v2.component(

@@ -115,7 +115,6 @@ def plane_controls(ctx: Ctx) -> View:
         )
     label = None
     if ctx.conditional:
-        st.session_state["ex_num_labels"] = ctx.model.num_classes  # for apply_pin
         with bar:
             label = st.selectbox(
                 "Decoder label",
@@ -128,7 +127,12 @@ def plane_controls(ctx: Ctx) -> View:
     fixed, note = other_coordinates(ctx, b, i, j)
     # what apply_pin needs to turn the browser's coordinates into the page's sliders
     others = [k for k in range(L) if k not in (i, j)]
-    st.session_state["ex_plane_now"] = {"kind": b.kind, "fixed": fixed.tolist(), "others": others}
+    st.session_state["ex_plane_now"] = {
+        "kind": b.kind,
+        "fixed": fixed.tolist(),
+        "others": others,
+        "labels": ctx.model.num_classes if ctx.conditional else 0,
+    }
     plane = ex.Plane(b, int(i), int(j), fixed)
     extent = extent_of(ctx, plane, n_std)
     grid = int(st.session_state.get("ex_res", 32))
@@ -198,8 +202,14 @@ def other_coordinates(ctx: Ctx, b: ex.Basis, i: int, j: int) -> tuple[np.ndarray
 
 
 def slider_ranges(ctx: Ctx, b: ex.Basis) -> tuple[list[float], list[float]]:
-    """The sliders' ranges of every basis coordinate: the encoded set's mean ± 4 std."""
-    scores = b.scores(ctx.space["z"])
+    """The sliders' ranges of every basis coordinate: the encoded set's mean ± 4 std (the
+    page's and the browser's sliders; computed once per encoded set and basis)."""
+    return _slider_ranges(ctx.space["z"], ctx.key, b.kind, b)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _slider_ranges(_z, key: str, kind: str, _b: ex.Basis) -> tuple[list[float], list[float]]:
+    scores = _b.scores(_z)
     m, sd = scores.mean(0), scores.std(0)
     return (m - 4 * sd - 1e-3).tolist(), (m + 4 * sd + 1e-3).tolist()
 
@@ -214,9 +224,9 @@ def apply_pin(state, pin) -> None:
     """A click on the plane (``pin``, from the browser: untrusted like a link) into the
     session ``state``: the point, and with it what the browser decoded it with (its label at
     the cursor, its other coordinates), so that the page decodes the same point. Anything
-    malformed is ignored, so is a label beyond the model's (``ex_num_labels``, recorded by
-    ``plane_controls``); a coordinate out of its slider's range is clamped by
-    ``other_coordinates``."""
+    malformed is ignored, so is a label beyond the model's or a coordinate the browser does
+    not offer (``ex_plane_now``, recorded by ``plane_controls``); a coordinate out of its
+    slider's range is clamped by ``other_coordinates``."""
     if not isinstance(pin, dict):
         return
     u, v = parse_float(pin.get("u"), MAX_PIN), parse_float(pin.get("v"), MAX_PIN)
@@ -224,11 +234,14 @@ def apply_pin(state, pin) -> None:
         return
     state["ex_pin"] = (u, v)
     state["ex_pin_new"] = True
+    now = state.get("ex_plane_now")
+    if not isinstance(now, dict):
+        return
     label = pin.get("label")
-    if type(label) is int and 0 <= label < state.get("ex_num_labels", 0) and "ex_label" in state:
+    if type(label) is int and 0 <= label < now["labels"] and "ex_label" in state:
         state["ex_label"] = label
-    others, now = pin.get("others"), state.get("ex_plane_now")
-    if not (isinstance(others, dict) and isinstance(now, dict)):
+    others = pin.get("others")
+    if not isinstance(others, dict):
         return
     kind, fixed, free = now["kind"], now["fixed"], now["others"][:BROWSER_SLIDERS]
     values = {}
@@ -278,24 +291,24 @@ def decoder_files(model, key: str, run) -> dict:
     if onnx is None:
         return {"error": "this model's decoder could not be exported to ONNX"}
     url = components.served_bytes(onnx, "latentlab.plane.decoder")
-    if url is None:
-        return {"error": "no server to serve the decoder from"}
     return {"runtime": runtime, "version": version, "model": url, "id": _short(key)}
 
 
-def preload_decoder(run) -> None:
+def preload_decoder(run) -> dict:
     """Start the browser on the decoder while the page computes the plane (the encoded
-    test set and the sprite take seconds on a first visit)."""
+    test set and the sprite take seconds on a first visit); returns ``decoder_files``,
+    which the page hands on to ``plane_component``."""
     model, _ = get_model(run)
-    components.decoder_preload(decoder_files(model, model_key(run), run), key="ex_preload")
+    files = decoder_files(model, model_key(run), run)
+    components.decoder_preload(files, key="ex_preload")
+    return files
 
 
-def exact_decoder(ctx: Ctx, view: View, interp: dict | None = None) -> dict:
-    """What the browser needs to decode the plane's exact points itself: the decoder's files
-    (``decoder_files``), the plane as ``z = origin + u du + v dv``, the label's one-hot, the
-    other coordinates' sliders, the projection onto the plane, and the interpolation's ends
-    (``interp``, from ``app.explore_pinned.interpolation_section``)."""
-    files = decoder_files(ctx.model, ctx.key, ctx.run)
+def exact_decoder(ctx: Ctx, view: View, files: dict, interp: dict | None = None) -> dict:
+    """What the browser needs to decode the plane's exact points itself: the decoder's
+    ``files`` (``decoder_files``), the plane as ``z = origin + u du + v dv``, the label's
+    one-hot, the other coordinates' sliders, the projection onto the plane, and the
+    interpolation's ends (``interp``, from ``app.explore_pinned.interpolation_section``)."""
     if "error" in files:
         return files
     origin, du, dv = view.plane.affine()
@@ -335,8 +348,14 @@ def browser_sliders(ctx: Ctx, plane: ex.Plane) -> list[dict]:
 
 
 def plane_component(
-    ctx: Ctx, view: View, markers: list, path: list | None, interp: dict | None = None
+    ctx: Ctx,
+    view: View,
+    markers: list,
+    path: list | None,
+    files: dict,
+    interp: dict | None = None,
 ) -> None:
+    """The plane; ``files``: the in-browser decoder's (``preload_decoder``)."""
     plane, extent = view.plane, view.extent
     c, h, w = ctx.model.image_shape
     sp = sprite_png(ctx, plane, extent, view.grid, labels_arg(ctx, view.label))
@@ -365,7 +384,7 @@ def plane_component(
         "start": list(pin) if pin else None,
         "start_note": "at the pin" if pin else "at the centre",
         "size": 500,
-        "exact": exact_decoder(ctx, view, interp),
+        "exact": exact_decoder(ctx, view, files, interp),
     }
     components.latent_plane(data, key="explore_plane", on_pin=_on_pin)
     what = "training items (the latent table)" if ctx.is_table else "test images"

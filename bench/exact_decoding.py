@@ -181,20 +181,14 @@ def changes(page, kind: str, n: int = 20) -> dict:
 
 
 def max_difference(page, run: Run) -> float:
-    pts = [[0.0, 0.0], [1.3, -0.7], [-2.1, 1.9], [0.37, 2.6]]
-    got = page.evaluate(
-        "async (pts) => { const r = []; for (const [u, v] of pts) "
-        "r.push(await window.__latentlab.exactDecode(u, v)); return r; }",
-        pts,
-    )
+    """The largest per-pixel difference between the browser's and torch's decodings of the
+    browser tests' fixed points (their helpers, so both use one protocol)."""
+    from tests.test_browser_exact import POINTS, browser_decodings, torch_decodings
+
     p = page.evaluate("() => window.__latentlab.exactPlane")
-    model, _ = load_model(run.checkpoint_path)
-    o, du, dv = (np.asarray(p[k], dtype=np.float64) for k in ("origin", "du", "dv"))
-    z = np.stack([o + u * du + v * dv for u, v in pts]).astype(np.float32)
-    y = torch.full((len(pts),), p["onehot"].index(1)) if p["onehot"] else None
-    with torch.no_grad():
-        want = model.decode(torch.as_tensor(z), y).numpy().reshape(len(pts), -1)
-    return float(np.abs(np.asarray(got, dtype=np.float32) - want).max())
+    label = p["onehot"].index(1) if p["onehot"] else None
+    got, want = browser_decodings(page, POINTS), torch_decodings(run, p, POINTS, label)
+    return max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
 
 
 def main(argv=None) -> int:

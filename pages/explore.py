@@ -18,7 +18,7 @@ from core.runs import CheckpointError
 run = require_run()
 reset_on_run_change(run, "ex_", EXPLORE_URL_KEYS)
 try:
-    preload_decoder(run)  # the browser fetches its decoder while the plane is computed
+    decoder = preload_decoder(run)  # the browser fetches it while the plane is computed
     ctx = load_context(run)
 except CheckpointError as e:  # a damaged or foreign checkpoint: one sentence, no traceback
     st.error(str(e))
@@ -48,7 +48,7 @@ if ctx.is_table:
 with tabs["Interpolation"]:
     path, ends, interp = interpolation_section(ctx, view)
 with plane_slot:
-    plane_component(ctx, view, ends + markers, path, interp)
+    plane_component(ctx, view, ends + markers, path, decoder, interp)
 with col_pin:
     st.markdown("##### Pinned point")
     pinned_section(ctx, view)

@@ -6,15 +6,14 @@
 // fetches nothing itself.
 const ORT = window.__latentlabOrt = window.__latentlabOrt || { mod: null, sessions: new Map() };
 const abs = (path) => new URL(path, location.origin).href;
-async function fetchOk(url, what) {
+async function fetchOk(url, what) {  // the Response, or an error that says what failed
   const r = await fetch(abs(url));
   if (!r.ok) throw new Error(`the server answered ${r.status} for ${what}`);
-  return r.arrayBuffer();
+  return r;
 }
 // The binary is stored gzipped (app/vendor_ort.py says why) and unpacked here.
 async function unzipped(url, what) {
-  const r = await fetch(abs(url));
-  if (!r.ok) throw new Error(`the server answered ${r.status} for ${what}`);
+  const r = await fetchOk(url, what);
   return new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
 }
 function loadOrt(base) {
@@ -44,7 +43,8 @@ function loadSession(ex) {  // ex: {runtime, model (URL), id}
     ORT.sessions.set(ex.id, p);
   } else {
     const p = (async () => {
-      const [ort, bytes] = await Promise.all([loadOrt(ex.runtime), fetchOk(ex.model, "the decoder")]);
+      const [ort, bytes] = await Promise.all([
+        loadOrt(ex.runtime), fetchOk(ex.model, "the decoder").then((r) => r.arrayBuffer())]);
       const sess = await ort.InferenceSession.create(new Uint8Array(bytes), {
         executionProviders: ["wasm"], graphOptimizationLevel: "all" });
       ORT.timing.session = ORT.timing.session || performance.now();

@@ -355,6 +355,16 @@ export default function (component) {
     dg.putImageData(out, 0, 0);
     S.paints++;
   }
+  // A picture's pixels were written at `done` for the event of time `t` (null: no event):
+  // kept in `list` (default: the mouse's) for the tests and benches.
+  function record(t, done, list, uv) {
+    if (t == null) return;
+    S.lastEvent = t; S.lastPaint = done;
+    if (uv) S.lastUV = uv;
+    const l = list || S.latencies;
+    l.push(done - t);
+    if (l.length > 500) l.shift();
+  }
   async function pump() {
     busy = true;
     try {
@@ -369,13 +379,7 @@ export default function (component) {
           S.firstExactMs = done - S.mountedAt;
           S.exactReady = true;
         }
-        if (w.t != null) {
-          S.lastEvent = w.t; S.lastPaint = done;
-          if (!w.z) S.lastUV = [w.u, w.v];
-          const list = w.list || S.latencies;
-          list.push(done - w.t);
-          if (list.length > 500) list.shift();
-        }
+        record(w.t, done, w.list, w.z ? null : [w.u, w.v]);
       }
     } catch (e) {
       if (!alive) return;
@@ -407,12 +411,7 @@ export default function (component) {
       return true;
     }
     const ok = paint(u, v);
-    if (ok && t != null) {
-      const done = performance.now();
-      S.lastEvent = t; S.lastPaint = done; S.lastUV = [u, v];
-      S.latencies.push(done - t);
-      if (S.latencies.length > 500) S.latencies.shift();
-    }
+    if (ok) record(t, performance.now(), list, [u, v]);
     return ok;
   }
 
@@ -487,8 +486,8 @@ export default function (component) {
   function onAlong(ev) {
     S.alongLatencies = S.alongLatencies || [];
     const t = Number(alongIn.value);
-    showAlong(t, ev.timeStamp, S.alongLatencies);
-    showReadout(toUV(along(t))[0], toUV(along(t))[1], `t = ${t.toFixed(2)} along A → B`);
+    showAlong(t, ev.timeStamp, S.alongLatencies);  // sets alongUV, the point's projection
+    showReadout(alongUV[0], alongUV[1], `t = ${t.toFixed(2)} along A → B`);
   }
   function onExact() {
     W.exactOff = !exactBox.checked;
