@@ -93,7 +93,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # ----------------------------------------------------------------------------- settings
 ENV_PRECOMPUTE = "LATENTLAB_PRECOMPUTE_VIEWS"  # "0": a finished run starts nothing
-NICE = 10  # the background worker's priority: below the server and the trainers
+NICE = 10  # the background worker's priority: below the server, level with the trainers
 
 
 # ----------------------------------------------------------------------------- all views

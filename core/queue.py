@@ -24,11 +24,15 @@ Settings (environment variables beat the ``[queue]`` table of the TOML file name
 ``$LATENTLAB_CONFIG``, default ``./latentlab.toml``): ``LATENTLAB_MAX_RUNS`` /
 ``max_runs`` (default: one per GPU; without one, CPU cores / threads per run) and
 ``LATENTLAB_THREADS_PER_RUN`` / ``threads_per_run`` (default 1: with several runs on few
-cores, one thread each avoids the 10-30x slow-down of oversubscribed cores).
+cores, one thread each avoids the 10-30x slow-down of oversubscribed cores) and
+``LATENTLAB_TRAIN_NICE`` / ``train_nice`` (default 10, 0 to 19: the trainer's ``nice``, so that
+the pages the server draws go first when training fills the cores; an idle core still goes to
+training whole).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -46,6 +50,8 @@ from core.store import lock as locks
 QUEUE_DIR = ".queue"
 ENV_SLOTS = "LATENTLAB_MAX_RUNS"
 ENV_THREADS = "LATENTLAB_THREADS_PER_RUN"
+ENV_NICE = "LATENTLAB_TRAIN_NICE"
+NICE = 10  # the trainer's default niceness (the Embeddings views' workers use the same)
 ENV_CONFIG = "LATENTLAB_CONFIG"
 MAX_SETTING = 1024
 POLL = 0.5  # seconds between looks at the queue while waiting
@@ -67,6 +73,7 @@ class Settings:
     slots: int
     threads: int
     gpus: int
+    nice: int = NICE
 
 
 def gpu_count(environ=os.environ) -> int:
@@ -111,14 +118,14 @@ def file_table(environ=os.environ, name: str = "queue") -> dict:
     return table if isinstance(table, dict) else {}
 
 
-def _whole(value, name: str, where: str) -> int:
+def _whole(value, name: str, where: str, lo: int = 1, hi: int = MAX_SETTING) -> int:
     try:
         n = int(str(value).strip())
     except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_SETTING or isinstance(value, float | bool):
+        n = lo - 1
+    if not lo <= n <= hi or isinstance(value, float | bool):
         raise QueueConfigError(
-            f"{name} ({where}) must be a whole number from 1 to {MAX_SETTING}, got {value!r:.40}."
+            f"{name} ({where}) must be a whole number from {lo} to {hi}, got {value!r:.40}."
         )
     return n
 
@@ -127,17 +134,18 @@ def settings(environ=os.environ) -> Settings:
     """The queue's settings: environment, then the config file, then the defaults."""
     file = file_table(environ)
 
-    def pick(env: str, key: str, default: int) -> int:
+    def pick(env: str, key: str, default: int, lo: int = 1, hi: int = MAX_SETTING) -> int:
         if environ.get(env, "").strip():
-            return _whole(environ[env], env, "environment")
+            return _whole(environ[env], env, "environment", lo, hi)
         if key in file:
-            return _whole(file[key], key, "config file")
+            return _whole(file[key], key, "config file", lo, hi)
         return default
 
     threads = pick(ENV_THREADS, "threads_per_run", 1)
     gpus = gpu_count(environ)
     default = gpus if gpus else max(1, _cores() // threads)
-    return Settings(pick(ENV_SLOTS, "max_runs", default), threads, gpus)
+    nice = pick(ENV_NICE, "train_nice", NICE, 0, 19)
+    return Settings(pick(ENV_SLOTS, "max_runs", default), threads, gpus, nice)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -355,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, old)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(s.threads)
+    with contextlib.suppress(OSError):  # lower priority than the server's pages (never raised)
+        os.nice(max(0, s.nice - os.nice(0)))
     from core.train import main as train_main  # torch, only once a slot is held
 
     return train_main(argv)

@@ -716,7 +716,8 @@ def test_a_run_link_with_no_runs_at_all(tmp_path):
 def test_streamlit_finds_the_self_hosted_config_from_the_repository_root():
     """`streamlit run app/main.py` from the root (the README's command, the Docker image's
     CMD in its WORKDIR) reads .streamlit/config.toml: no usage statistics, no Deploy button
-    or developer menu, no error links to web searches, no file watcher."""
+    or developer menu, no error links to web searches, no file watcher, no full garbage
+    collection after every script run (it took most of a busy server's time)."""
     p = subprocess.run([sys.executable, "-m", "streamlit", "config", "show"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert p.returncode == 0, p.stderr
@@ -724,4 +725,9 @@ def test_streamlit_finds_the_self_hosted_config_from_the_repository_root():
     for line in ("gatherUsageStats = false", 'toolbarMode = "viewer"', "showErrorLinks = false",
                  "headless = true", 'fileWatcherType = "none"'):  # fmt: skip
         assert source + line in p.stdout, line
+    # a hidden option (not in `config show`): read it as the server does
+    gc = subprocess.run([sys.executable, "-c", "from streamlit import config; "
+                         "print(config.get_option('runner.postScriptGC'))"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert gc.stdout.strip() == "False", gc.stderr
     assert "COPY .streamlit/ .streamlit/" in (ROOT / "Dockerfile").read_text()

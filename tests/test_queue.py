@@ -37,6 +37,20 @@ def test_settings_from_environment_file_and_hardware(tmp_path):
     assert queue.settings(bare) == queue.Settings(os.cpu_count() or 1, 1, 0)  # cores / 1
     bare["CUDA_VISIBLE_DEVICES"] = "0,1"
     assert queue.settings(bare) == queue.Settings(2, 1, 2)  # one run per GPU
+    assert queue.settings(bare).nice == 10  # trainers give way to the server's pages
+    conf.write_text("[queue]\ntrain_nice = 0\n")
+    assert queue.settings(env).nice == 0
+    assert queue.settings({**env, "LATENTLAB_TRAIN_NICE": "19"}).nice == 19
+
+
+@pytest.mark.parametrize("value", ["-1", "20", "low", "5.0"])
+def test_a_bad_nice_is_one_sentence(tmp_path, value):
+    env = {"LATENTLAB_CONFIG": str(tmp_path / "none.toml"), "LATENTLAB_TRAIN_NICE": value}
+    with pytest.raises(queue.QueueConfigError) as e:
+        queue.settings(env)
+    assert str(e.value) == (
+        f"LATENTLAB_TRAIN_NICE (environment) must be a whole number from 0 to 19, got {value!r}."
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "99999"])
@@ -100,6 +114,7 @@ def test_runs_wait_in_fifo_order_and_cancel_works_while_waiting(one_slot):
     a, b, c = (jobs.start(DIGITS, ARGS, name, root=root) for name in ("a", "b", "c"))
     pid = paused_pid(mark)
     assert pid == locks.owner(a.path)["pid"]  # a trains (paused), holding the one slot
+    assert psutil.Process(pid).nice() == max(10, os.nice(0))  # below the server by default
     wait_until(lambda: place(b) == ("queued", "waiting", 1), 60, "b to wait first in line")
     wait_until(lambda: place(c) == ("queued", "waiting", 2), 60, "c to wait second")
     assert queue.busy_slots(root, 1) == 1
