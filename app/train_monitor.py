@@ -239,7 +239,7 @@ def live_panel(run_id: str) -> None:
         jobs.cancel(run)
         st.toast("Cancelling: the run stops after the current batch, or leaves the queue.")
     if status.get("message") and status.get("state") == "running":
-        st.caption(status["message"])
+        st.caption(md_escape(one_line(str(status["message"]), 300)))  # run folders are hostile
     show_curves(run, metrics)
 
 
