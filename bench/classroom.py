@@ -1,25 +1,35 @@
-"""A classroom on one server: ``python -m bench.classroom [--students 30] [--within 60]``.
+"""A classroom on one server: ``python -m bench.classroom [--students 30] [--tabs 3]``.
 
-Starts a real ``streamlit run app/main.py`` on 127.0.0.1 with an empty runs folder. Each
-student is a real Chromium tab (its own browser context, so its own Streamlit session): in
-turn, spread over ``--within`` seconds (or as fast as the tabs can be driven, one at a time, from
-this one process), a tab opens Home and presses the quick start ("Train
-a VAE on digits": mlp-vae, 20 epochs), which takes it to the Train page, where it stays and
-watches its run until the end. The server's training queue (``core.queue``) decides how
-many runs train at once.
+Starts a real ``streamlit run app/main.py`` on 127.0.0.1 with an empty runs folder. Thirty
+students, spread over ``--within`` seconds, each open Home and press the quick start
+("Train a VAE on digits": mlp-vae, 20 epochs), which takes them to the Train page, where
+they stay and watch their run until the end (its fragment re-runs every second). The
+server's training queue (``core.queue``) decides how many runs train at once.
+
+``--tabs`` of the students (spread among them) are real Chromium tabs, each its own
+browser context and so its own Streamlit session; the others are browser-less sessions
+(``bench/st_client.py``) that speak the page's websocket protocol: they ask for the same
+pages, press the same button and re-run the Train page's fragment on its timer, but render
+nothing. In a classroom each student's browser runs on the student's own machine; here
+thirty Chromium tabs would render on the server's two cores (they took half of them in the
+all-tab runs, ``--tabs 30``), so the browser-less sessions give the server's own figures
+and the few tabs what a student sees.
 
 While the students press and while the queue drains, a probe tab opens the Runs page every
-few seconds and times it (navigation to the page drawn and idle; 60 s if it never is), and
-a sampler reads every run's status.json and the server's memory twice a second. Runs left
+few seconds and times it twice: a fresh load of its URL (navigation to the page drawn and
+idle; 60 s if it never is) and, from Home, a click on the sidebar's link, as a student moves
+between pages (click to the page drawn and idle); one more browser-less session asks for the
+Runs page as often (the server's own time). A sampler reads every run's status.json and the server's memory twice a second. Runs left
 unfinished at the end are cancelled; the runs folder is kept for a look (its path is
 printed). At the end it prints: runs started / finished / lost (lost:
 a press that made no run, a run that failed, or one still unfinished at ``--timeout``), the
 longest queue wait (run folder seen to first "running"), the server's memory peak (the
 Streamlit process alone, and with its training processes), and page response p50 / p95:
-each tab's Home drawn (navigation to the quick-start button), the press to the Train page
-drawn, and the probe's Runs page. Chromium runs on the same cores as the server: its
-rendering of 30 tabs is part of the load, and the CPU seconds of the server, its training
-processes and Chromium are printed apart.
+Home drawn and the press to the Train page drawn (tabs: navigation to the quick-start
+button, and to the Train page's heading; sessions: the request to the script's end), the
+Train page's fragment re-runs (sessions: each re-run asked to answered), and the probes'
+Runs page. The CPU seconds of the server, its training processes and Chromium are printed
+apart.
 
 With ``--ray CPUS`` the server trains on a real Ray head started on 127.0.0.1 with that
 many CPUs (``core.ray_engine``; needs requirements-ray.txt): the runs wait in Ray's queue
@@ -32,6 +42,7 @@ Targets (issue 14) on a 2-core machine: no run lost, every run finishes, server 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -45,11 +56,13 @@ from pathlib import Path
 
 import psutil
 
+from bench.st_client import Session
 from core import jobs, queue
 from core.runs import list_runs
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
 
 TERMINAL = ("done", "failed", "cancelled")
+QUICK_START = "Train a VAE on digits"
 # the Ray head's processes and its workers ("ray::train_on_worker", "ray::IDLE") by name,
 # and its Python helpers (monitor, log monitor) by a path in their command line
 RAY_PROCESSES = ("ray::", "raylet", "gcs_server")
@@ -144,25 +157,86 @@ class Sampler(threading.Thread):
             self.stop.wait(0.5)
 
 
+class Sessions(threading.Thread):
+    """The browser-less students (``bench.st_client``), each at its time: open Home, press
+    the quick start, then watch the Train page (its fragment's timer) until ``stop``."""
+
+    def __init__(self, url: str, who: list[int], start: list[float], probe_every: float):
+        super().__init__(daemon=True)
+        self.url, self.who, self.start_at, self.probe_every = url, who, start, probe_every
+        self.home_ms, self.press_ms, self.pressed, self.failed = [], [], [], []
+        self.sessions: list[Session] = []
+        self.probe_ms: list[float] = []  # the Runs page, asked for by one more session
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._all())
+
+    async def _probe(self, every: float) -> None:
+        async with Session(self.url) as s:
+            await s.open()
+            while True:
+                try:
+                    self.probe_ms.append(await s.open("Runs", timeout=60))
+                except TimeoutError:
+                    self.probe_ms.append(60_000.0)
+                await asyncio.sleep(every)
+
+    async def _all(self) -> None:
+        tasks = [asyncio.create_task(self._student(i)) for i in self.who]
+        if self.who:
+            tasks.append(asyncio.create_task(self._probe(self.probe_every)))
+        while not self.stop.is_set():
+            await asyncio.sleep(0.2)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _student(self, i: int) -> None:
+        await asyncio.sleep(max(0.0, self.start_at[i] - time.time()))
+        try:
+            async with Session(self.url) as s:
+                self.sessions.append(s)
+                self.home_ms.append(await s.open())
+                ms = await s.press(QUICK_START)
+                if s.page_hash != s.pages.get("Train"):
+                    raise RuntimeError("the press did not lead to the Train page")
+                self.press_ms.append(ms)
+                self.pressed.append(time.time())
+                await asyncio.Event().wait()  # watch the run until the bench ends
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - counted, and said, at the end
+            self.failed.append(f"student {i}: {type(e).__name__}: {str(e)[:120]}")
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
 
 
 def classroom(
-    students: int, within: float, timeout: float, probe_every: float, ray_cpus: int = 0
+    students: int,
+    within: float,
+    timeout: float,
+    probe_every: float,
+    ray_cpus: int = 0,
+    tabs: int = 3,
 ) -> dict:
     env = {"OMP_NUM_THREADS": "1", "LATENTLAB_PRECOMPUTE_VIEWS": "0"}
+    args = (students, within, timeout, probe_every, env, min(tabs, students))
     if not ray_cpus:
-        return _classroom(students, within, timeout, probe_every, env)
+        return _classroom(*args)
     from tests.ray_head import local_ray_head
 
     with local_ray_head(ray_cpus) as address:
         env["LATENTLAB_RAY_ADDRESS"] = address
-        return {"ray_cpus": ray_cpus, **_classroom(students, within, timeout, probe_every, env)}
+        return {"ray_cpus": ray_cpus, **_classroom(*args)}
 
 
-def _classroom(students: int, within: float, timeout: float, probe_every: float, env) -> dict:
+def _classroom(
+    students: int, within: float, timeout: float, probe_every: float, env, tabs: int
+) -> dict:
     from playwright.sync_api import sync_playwright
 
     runs_dir = Path(tempfile.mkdtemp(prefix="classroom-")) / "runs"
@@ -171,7 +245,13 @@ def _classroom(students: int, within: float, timeout: float, probe_every: float,
         sampler = Sampler(runs_dir, server_process(int(url.rsplit(":", 1)[1])))
         sampler.start()
         pressed, press_failed, probe_ms, home_ms, press_ms = [], [], [], [], []
+        nav_ms = []
         t0 = time.time()
+        start_at = [t0 + i * within / students for i in range(students)]
+        tab_students = sorted({round(k * students / tabs) for k in range(tabs)}) if tabs else []
+        who = [i for i in range(students) if i not in tab_students]
+        ws = Sessions(url, who, start_at, probe_every)
+        ws.start()
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -182,31 +262,49 @@ def _classroom(students: int, within: float, timeout: float, probe_every: float,
                     nonlocal last_probe
                     last_probe = time.time()
                     t = time.perf_counter()
-                    try:
+                    try:  # a fresh load of the page: HTML, the app's scripts, the session
                         probe.goto(f"{url}/runs", timeout=60_000)
                         wait_idle(probe, timeout=60_000)
                     except Exception:  # noqa: BLE001 - timed out: counted at its 60 s
                         pass
                     probe_ms.append((time.perf_counter() - t) * 1000)
+                    try:  # and as a student goes there: Home, then the sidebar's link
+                        nav = probe.locator('[data-testid="stSidebarNav"] a')
+                        nav.filter(has_text="Home").first.click(timeout=60_000)
+                        probe.get_by_role("button", name=QUICK_START).wait_for(timeout=60_000)
+                        t = time.perf_counter()
+                        nav.filter(has_text="Runs").first.click(timeout=60_000)
+                        probe.get_by_role("heading", name="Runs").first.wait_for(timeout=60_000)
+                        wait_idle(probe, timeout=60_000)
+                    except Exception:  # noqa: BLE001 - timed out: counted at its 60 s
+                        pass
+                    nav_ms.append((time.perf_counter() - t) * 1000)
 
-                for i in range(students):  # one at a time, spread over `within` seconds
-                    time.sleep(max(0.0, t0 + i * within / students - time.time()))
+                for i in tab_students:  # the tabs, one at a time from this process
+                    while time.time() < start_at[i]:  # probing while it is not their turn
+                        if time.time() - last_probe >= probe_every:
+                            probe_now()
+                        time.sleep(max(0.0, min(0.2, start_at[i] - time.time())))
                     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
                     try:
                         t = time.perf_counter()
                         page.goto(url, timeout=120_000)
-                        button = page.get_by_role("button", name="Train a VAE on digits")
+                        button = page.get_by_role("button", name=QUICK_START)
                         button.wait_for(timeout=120_000)
                         home_ms.append((time.perf_counter() - t) * 1000)
                         t = time.perf_counter()
                         button.click(timeout=120_000)
                         page.get_by_text("Train a model").first.wait_for(timeout=120_000)
                         press_ms.append((time.perf_counter() - t) * 1000)
-                        pressed.append(time.time() - t0)
+                        pressed.append(time.time())
                     except Exception as e:  # noqa: BLE001 - counted, and said, at the end
                         press_failed.append(f"student {i}: {type(e).__name__}: {str(e)[:120]}")
                     if time.time() - last_probe >= probe_every:  # probes while they press
                         probe_now()
+                while ws.is_alive() and len(ws.pressed) + len(ws.failed) < len(ws.who):
+                    probe_now()  # the sessions still pressing
+                    time.sleep(probe_every)
+                pressed += ws.pressed
                 while time.time() < t0 + timeout:  # then while the queue drains
                     states = [sampler.state.get(r) for r in list(sampler.seen)]
                     if len(states) >= len(pressed) and all(s in TERMINAL for s in states):
@@ -216,6 +314,8 @@ def _classroom(students: int, within: float, timeout: float, probe_every: float,
                 drained = time.time() - t0
                 browser.close()
         finally:  # runs outlive the server (own sessions): cancel what is left, then clean
+            ws.stop.set()
+            ws.join(30)
             sampler.stop.set()
             sampler.join(5)
             for run in list_runs(runs_dir):
@@ -224,11 +324,15 @@ def _classroom(students: int, within: float, timeout: float, probe_every: float,
         slots = queue.settings({**os.environ, **env}).slots
     waits = [sampler.running[r] - sampler.seen[r] for r in sampler.running]
     finished = sum(1 for s in sampler.state.values() if s == "done")
+    refresh_ms = [ms for s in ws.sessions for ms in s.fragment_ms]
     return {
         "students": students,
+        "chromium_tabs": len(tab_students),
+        "browserless_sessions": len(ws.who),
         "presses": len(pressed),
-        "last_press_s": round(max(pressed), 1) if pressed else None,
-        "press_failures": press_failed,
+        "last_press_s": round(max(pressed) - t0, 1) if pressed else None,
+        "press_failures": press_failed + ws.failed,
+        "pages_with_an_error": sum(bool(s.errors) for s in ws.sessions),
         "runs_started": len(sampler.seen),
         "runs_finished": finished,
         "runs_lost": students - finished,
@@ -240,9 +344,14 @@ def _classroom(students: int, within: float, timeout: float, probe_every: float,
         "server_rss_peak_mb": round(sampler.server_peak / 2**20),
         "server_and_training_rss_peak_mb": round(sampler.total_peak / 2**20),
         "ray_rss_peak_mb": round(sampler.ray_peak / 2**20),
-        "home_drawn_ms": spread(home_ms),
-        "press_to_train_page_ms": spread(press_ms),
+        "tabs_home_drawn_ms": spread(home_ms),
+        "tabs_press_to_train_page_ms": spread(press_ms),
+        "sessions_home_ms": spread(ws.home_ms),
+        "sessions_press_to_train_page_ms": spread(ws.press_ms),
+        "sessions_train_page_refresh_ms": spread(refresh_ms),
         "runs_page_probe_ms": spread(probe_ms),
+        "runs_page_probe_in_app_ms": spread(nav_ms),
+        "sessions_runs_page_probe_ms": spread(ws.probe_ms),
         "load_at_end": round(os.getloadavg()[0], 1),
         # where the cores went (CPU seconds, last seen per process; ends of short-lived
         # processes are missed by up to half a second each)
@@ -261,6 +370,8 @@ def spread(ms: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--students", type=int, default=30)
+    p.add_argument("--tabs", type=int, default=3,
+                   help="how many are Chromium tabs (the rest: bench.st_client)")  # fmt: skip
     p.add_argument("--within", type=float, default=60, help="seconds over which they press")
     p.add_argument("--timeout", type=float, default=1800, help="give up on the queue after")
     p.add_argument("--probe-every", type=float, default=2.0, help="seconds between probes")
@@ -271,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB, load {os.getloadavg()[0]:.1f} at start"
     )
-    res = classroom(a.students, a.within, a.timeout, a.probe_every, a.ray)
+    res = classroom(a.students, a.within, a.timeout, a.probe_every, a.ray, a.tabs)
     width = max(map(len, res))
     for k, v in res.items():
         print(f"{k:{width}s}  {v}")
