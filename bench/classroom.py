@@ -19,17 +19,17 @@ While the students press and while the queue drains, a probe tab opens the Runs 
 few seconds and times it twice: a fresh load of its URL (navigation to the page drawn and
 idle; 60 s if it never is) and, from Home, a click on the sidebar's link, as a student moves
 between pages (click to the page drawn and idle); one more browser-less session asks for the
-Runs page as often (the server's own time). A sampler reads every run's status.json and the server's memory twice a second. Runs left
-unfinished at the end are cancelled; the runs folder is kept for a look (its path is
-printed). At the end it prints: runs started / finished / lost (lost:
-a press that made no run, a run that failed, or one still unfinished at ``--timeout``), the
-longest queue wait (run folder seen to first "running"), the server's memory peak (the
-Streamlit process alone, and with its training processes), and page response p50 / p95:
-Home drawn and the press to the Train page drawn (tabs: navigation to the quick-start
-button, and to the Train page's heading; sessions: the request to the script's end), the
-Train page's fragment re-runs (sessions: each re-run asked to answered), and the probes'
-Runs page. The CPU seconds of the server, its training processes and Chromium are printed
-apart.
+Runs page as often (the server's own time). A sampler reads every run's status.json and the
+server's memory twice a second. Runs left unfinished at the end are cancelled; the runs
+folder is kept for a look (its path is printed). At the end it prints: runs started /
+finished / lost (lost: a press that made no run, a run that failed, or one still unfinished
+at ``--timeout``), the longest queue wait (run folder seen to first "running"), the server's
+memory peak (the Streamlit process alone, and with its training processes), and page
+response p50 / p95: Home drawn and the press to the Train page drawn (tabs: navigation to
+the quick-start button, and to the Train page's heading; sessions: the request to the
+script's end), the Train page's fragment re-runs (sessions: each re-run asked to answered),
+and the probes' Runs page. The CPU seconds of the server, its training processes and
+Chromium are printed apart.
 
 With ``--ray CPUS`` the server trains on a real Ray head started on 127.0.0.1 with that
 many CPUs (``core.ray_engine``; needs requirements-ray.txt): the runs wait in Ray's queue
