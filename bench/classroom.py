@@ -200,7 +200,8 @@ class Sessions(threading.Thread):
                 self.home_ms.append(await s.open())
                 ms = await s.press(QUICK_START)
                 if s.page_hash != s.pages.get("Train"):
-                    raise RuntimeError("the press did not lead to the Train page")
+                    said = f" (the page said: {s.alerts[-1]})" if s.alerts else ""
+                    raise RuntimeError(f"the press did not lead to the Train page{said}")
                 self.press_ms.append(ms)
                 self.pressed.append(time.time())
                 await asyncio.Event().wait()  # watch the run until the bench ends

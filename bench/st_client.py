@@ -43,6 +43,7 @@ class Session:
     fragments: dict[str, float] = field(default_factory=dict)  # fragment id -> interval
     fragment_ms: list[float] = field(default_factory=list)  # auto re-run asked -> answered
     errors: list[str] = field(default_factory=list)  # exceptions the scripts showed
+    alerts: list[str] = field(default_factory=list)  # st.error/warning/... of the last run
 
     def __post_init__(self):
         self._ws = None
@@ -73,8 +74,16 @@ class Session:
 
     def _take(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
-        if kind == "new_session":  # a full run of the script starts: its buttons are new
+        if kind == "new_session" and not msg.metadata.run.fragment_ids:
+            # a full run of the script starts (a fragment's re-run also says new_session,
+            # with its id): its buttons and alerts are new, and, as the page does, the
+            # fragments' timers stop; the run re-registers the fragments it still draws
             self.buttons.clear()
+            self.alerts.clear()
+            for t in self._timers.values():
+                t.cancel()
+            self._timers.clear()
+            self.fragments.clear()
         elif kind == "navigation":
             self.page_hash = msg.navigation.page_script_hash
             self.pages = {p.page_name: p.page_script_hash for p in msg.navigation.app_pages}
@@ -87,16 +96,19 @@ class Session:
                 self.buttons[el.button.label] = el.button.id
             elif which == "exception":
                 self.errors.append(f"{el.exception.type}: {el.exception.message}"[:300])
+            elif which == "alert":  # st.error, st.warning, st.info, st.success
+                self.alerts.append(el.alert.body[:300])
         elif kind == "auto_rerun":
             fid, every = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
             self.fragments[fid] = every
             if fid not in self._timers:
                 self._timers[fid] = asyncio.create_task(self._auto_rerun(fid))
-        elif kind == "stop_auto_rerun":  # the page was redrawn: its timers start again
-            for t in self._timers.values():
-                t.cancel()
-            self._timers.clear()
-            self.fragments.clear()
+        elif kind == "stop_auto_rerun":
+            for fid in msg.stop_auto_rerun.fragment_ids:
+                self.fragments.pop(fid, None)
+                timer = self._timers.pop(fid, None)
+                if timer is not None:
+                    timer.cancel()
         elif kind == "script_finished":
             status = msg.script_finished
             self._finished.put_nowait(status)

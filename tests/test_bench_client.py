@@ -45,6 +45,14 @@ def test_a_session_opens_home_presses_the_quick_start_and_watches_its_run(server
             assert s.errors == []
             with pytest.raises(KeyError, match="no button 'Nope'"):
                 await s.press("Nope")
+            for _ in range(240):  # the run ends: the page redraws itself as finished
+                if jobs.refresh(run)["state"] == "done" and not s.fragments:
+                    break
+                await asyncio.sleep(0.5)
+            assert jobs.refresh(run)["state"] == "done"
+            await asyncio.sleep(2)
+            assert s.fragments == {}  # and its timer stopped, as the page's does
+            assert "Resume" in s.buttons and any(a.startswith("Finished") for a in s.alerts)
             ms = await s.open("Runs")
             assert s.page_hash == s.pages["Runs"]
             return home, ms
