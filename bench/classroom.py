@@ -208,7 +208,7 @@ class Sessions(threading.Thread):
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - counted, and said, at the end
-            self.failed.append(f"student {i}: {type(e).__name__}: {str(e)[:120]}")
+            self.failed.append(f"student {i}: {type(e).__name__}: {str(e)[:300]}")
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -117,10 +117,12 @@ class Run:
                 n += 1
         run = cls(path)
         try:
+            # the cache first: the folder is listed once its lock file exists, and a page
+            # that lists it meanwhile must find it whole (a classroom's presses overlap)
+            (path / "cache").mkdir(exist_ok=True)
             run.lock = RunLock(path)
             run.lock.acquire()
             run.lock.write_owner()
-            (path / "cache").mkdir()
             cfg = dict(config)
             cfg.setdefault("name", display or base)
             cfg.setdefault("created_at", time.time())
@@ -183,10 +185,14 @@ class Run:
     def cache_dir(self) -> Path:
         """Derived arrays: <run>/cache/, or <runs folder>/_cache/<id>/ for read-only runs
         (created when possible; a full or read-only disk leaves it missing)."""
-        d = runs_dir() / "_cache" / self.id if self.readonly else self.path / "cache"
+        d = self._cache_path()
         with contextlib.suppress(OSError):
             d.mkdir(parents=True, exist_ok=True)
         return d
+
+    def _cache_path(self) -> Path:
+        """Where ``cache_dir`` is, without creating it (for readers)."""
+        return runs_dir() / "_cache" / self.id if self.readonly else self.path / "cache"
 
     @property
     def busy(self) -> bool:
@@ -295,7 +301,7 @@ class Run:
 
     def evaluation(self) -> dict | None:
         """The cached ``core.evaluate`` result (cache/evaluation.json), if readable."""
-        for p in (self.path / "cache" / "evaluation.json", self.cache_dir / "evaluation.json"):
+        for p in (self.path / "cache" / "evaluation.json", self._cache_path() / "evaluation.json"):
             with contextlib.suppress(Damaged):
                 ev = schema.read_json(p)
                 if isinstance(ev, dict):

@@ -449,6 +449,40 @@ def test_racing_creates_make_distinct_folders(tmp_path):
     assert all(p.exitcode == 0 for p in procs)
 
 
+def _list_while_they_are_created(root: str, stop) -> None:
+    """What the pages do to every listed run, in a loop (a page reading a run must not
+    change it: reading its evaluation once created the cache folder under a creator)."""
+    while not stop.is_set():
+        for run in list_runs(root):
+            run.state()
+            run.evaluation()
+
+
+def test_creates_succeed_while_pages_list_and_read_the_runs(tmp_path):
+    """Seen in the classroom bench: a press failed with "File exists: <run>/cache" because
+    the Runs page, listing the half-made run (its lock file was there), read its evaluation
+    and so created its cache folder first."""
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+    readers = [ctx.Process(target=_list_while_they_are_created, args=(str(tmp_path), stop))
+               for _ in range(2)]  # fmt: skip
+    for p in readers:
+        p.start()
+    try:
+        for i in range(60):
+            Run.create(CONFIG, tmp_path, name=f"r{i}").release()
+    finally:
+        stop.set()
+        for p in readers:
+            p.join(timeout=60)
+    assert len(list_runs(tmp_path)) == 60
+    bare = tmp_path / "bare"  # a run folder without a cache: reading it creates nothing
+    bare.mkdir()
+    atomic.write_json(bare / "config.json", {**CONFIG, "name": "bare"})
+    assert Run(bare).evaluation() is None and Run(bare).state()
+    assert not (bare / "cache").exists()
+
+
 def test_create_owns_the_run_and_writes_config_and_status(tmp_path):
     run = Run.create(CONFIG, tmp_path, name="  first\nrun ")
     try:
