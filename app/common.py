@@ -26,7 +26,7 @@ from PIL import Image
 from app import url_state
 from app.text import md_escape, one_line
 from core import data as datalib
-from core.runs import Run, list_runs, runs_dir
+from core.runs import Run, is_run_dir, list_runs, runs_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_DIR = Path(os.environ.get("LATENTLAB_PRETRAINED_DIR") or ROOT / "pretrained")
@@ -72,11 +72,18 @@ def run_label(run: Run) -> str:
 
 
 def find_run(run_id: str | None) -> Run | None:
-    if not run_id:
+    """The run ``all_runs`` lists under this id (a user run before a pretrained one of the
+    same name), looked up directly: the Train page's live panel asks every second for each
+    watching session, and listing every run each time took half of its time."""
+    if not isinstance(run_id, str) or not run_id or "/" in run_id or "\0" in run_id:
         return None
-    for r in all_runs():
-        if r.id == run_id:
-            return r
+    for root in (runs_root(), PRETRAINED_DIR):
+        try:
+            base = root.resolve()
+        except OSError:
+            continue
+        if is_run_dir(root / run_id, base):  # the same test list_runs applies to entries
+            return Run(root / run_id)
     return None
 
 

@@ -119,3 +119,24 @@ def test_pretrained_runs_offer_no_rename_or_delete(own_runs):
     # a user run next to them is still renamable
     at.selectbox(key="runs.target").set_value(own_runs[0].id).run()
     assert not button(at, "Delete…").disabled and not button(at, "Rename").disabled
+
+
+def test_find_run_finds_what_all_runs_lists_and_nothing_else(own_runs, tmp_path):
+    """``find_run`` looks a run up directly (the live panel asks every second): it must
+    answer as a search of ``all_runs`` would, hostile ids included."""
+    from app.common import all_runs, find_run
+
+    root = own_runs[0].path.parent
+    shutil.copytree(PRETRAINED_DIR / "digits-mlp-vae-2d", root / "digits-mlp-vae-2d")
+    (root / "_cache").mkdir(exist_ok=True)
+    (root / "not-a-run").mkdir()  # no config, status or lock: not listed
+    (root / "linked").symlink_to(own_runs[0].path)  # links are never listed
+    listed = all_runs()
+    assert len(listed) > len(own_runs)
+    for run in listed:
+        first = next(r for r in listed if r.id == run.id)  # the user's copy comes first
+        assert find_run(run.id).path == first.path
+    assert find_run("digits-mlp-vae-2d").path == root / "digits-mlp-vae-2d"
+    for bad in (None, "", "_cache", ".queue", "not-a-run", "linked", "../runs", "..",
+                f"../{root.name}/{own_runs[0].id}", "a\0b", "nope"):  # fmt: skip
+        assert find_run(bad) is None, bad
