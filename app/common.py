@@ -75,15 +75,15 @@ def find_run(run_id: str | None) -> Run | None:
     """The run ``all_runs`` lists under this id (a user run before a pretrained one of the
     same name), looked up directly: the Train page's live panel asks every second for each
     watching session, and listing every run each time took half of its time."""
-    if not isinstance(run_id, str) or not run_id or "/" in run_id or "\0" in run_id:
+    if not isinstance(run_id, str) or run_id in ("", ".", "..") or "/" in run_id or "\0" in run_id:
         return None
     for root in (runs_root(), PRETRAINED_DIR):
-        try:
-            base = root.resolve()
-        except OSError:
+        p = root / run_id
+        try:  # the same test list_runs applies to the entries it finds
+            if p.name == run_id and is_run_dir(p, root.resolve()):
+                return Run(p)
+        except (OSError, ValueError):  # a name too long, an unreadable folder
             continue
-        if is_run_dir(root / run_id, base):  # the same test list_runs applies to entries
-            return Run(root / run_id)
     return None
 
 

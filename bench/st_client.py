@@ -9,9 +9,10 @@ fragments on their interval as the page's own timer does (``AutoRerun``). It dra
 so its times are the server's: a request sent to the script's ``script_finished``.
 
 What it does not do that a tab does: load the static files, render, answer custom
-components, send the values of widgets it was not told to change (keyed widgets keep their
-values in the session), or report cached message hashes (the server sends every message
-whole).
+components, send the values of widgets it was not told to change with each re-run (keyed
+widgets keep their values in the session; the server has a little less to read, a small
+lean toward better figures), or report cached message hashes (the server sends every
+message whole, a lean the other way).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from websockets.asyncio.client import connect
 
 # ScriptFinished's statuses (streamlit/proto/ForwardMsg.proto)
 FINISHED = 0  # FINISHED_SUCCESSFULLY
+FINISHED_WITH_COMPILE_ERROR = 1
 FINISHED_EARLY_FOR_RERUN = 2  # st.rerun / st.switch_page: another run follows
 FRAGMENT_FINISHED = 3  # FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 DONE = (FINISHED, FRAGMENT_FINISHED)
@@ -50,7 +52,8 @@ class Session:
         self._finished: asyncio.Queue[int] = asyncio.Queue()
         self._reader: asyncio.Task | None = None
         self._timers: dict[str, asyncio.Task] = {}
-        self._sent: dict[str, list[float]] = {}  # fragment id -> send times, oldest first
+        self._sent: dict[str, list[float]] = {}  # fragment id -> send times, not yet taken
+        self._taken: list[float] = []  # send times the fragment run in progress answers
 
     # ------------------------------------------------------------------ connection
     async def __aenter__(self) -> Session:
@@ -74,16 +77,24 @@ class Session:
 
     def _take(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
-        if kind == "new_session" and not msg.metadata.run.fragment_ids:
-            # a full run of the script starts (a fragment's re-run also says new_session,
-            # with its id): its buttons and alerts are new, and, as the page does, the
-            # fragments' timers stop; the run re-registers the fragments it still draws
+        if kind == "new_session" and msg.metadata.run.fragment_ids:
+            # a fragment's re-run starts: it answers the re-runs asked for before now (one
+            # asked for while it runs waits for the next run)
+            self._taken += [t for sent in self._sent.values() for t in sent]
+            for sent in self._sent.values():
+                sent.clear()
+        elif kind == "new_session":
+            # a full run of the script starts: its buttons and alerts are new, and, as the
+            # page does, the fragments' timers stop (the run re-registers the fragments it
+            # still draws; re-runs asked for before it are not answered)
             self.buttons.clear()
             self.alerts.clear()
             for t in self._timers.values():
                 t.cancel()
             self._timers.clear()
             self.fragments.clear()
+            self._sent.clear()
+            self._taken.clear()
         elif kind == "navigation":
             self.page_hash = msg.navigation.page_script_hash
             self.pages = {p.page_name: p.page_script_hash for p in msg.navigation.app_pages}
@@ -112,11 +123,10 @@ class Session:
         elif kind == "script_finished":
             status = msg.script_finished
             self._finished.put_nowait(status)
-            if status == FRAGMENT_FINISHED:  # answers every re-run asked for before it
-                now = time.perf_counter()  # (the server merges requests that queue up)
-                for sent in self._sent.values():
-                    self.fragment_ms += [(now - t) * 1000 for t in sent]
-                    sent.clear()
+            if status == FRAGMENT_FINISHED:  # the server merges requests that queue up
+                now = time.perf_counter()
+                self.fragment_ms += [(now - t) * 1000 for t in self._taken]
+                self._taken.clear()
 
     # ------------------------------------------------------------------ requests
     async def _send(self, fragment_id: str = "", trigger: str | None = None) -> None:
@@ -148,7 +158,14 @@ class Session:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"the page was not drawn within {timeout:.0f} s")
-            status = await asyncio.wait_for(self._finished.get(), left)
+            try:
+                status = await asyncio.wait_for(self._finished.get(), min(left, 1.0))
+            except TimeoutError:
+                if self._reader is not None and self._reader.done():  # the socket is gone
+                    raise ConnectionError("the server closed the session") from None
+                continue
+            if status == FINISHED_WITH_COMPILE_ERROR:
+                raise RuntimeError("the page's script did not compile")
             if status == FINISHED:
                 return
 

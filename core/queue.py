@@ -25,9 +25,9 @@ Settings (environment variables beat the ``[queue]`` table of the TOML file name
 ``max_runs`` (default: one per GPU; without one, CPU cores / threads per run) and
 ``LATENTLAB_THREADS_PER_RUN`` / ``threads_per_run`` (default 1: with several runs on few
 cores, one thread each avoids the 10-30x slow-down of oversubscribed cores) and
-``LATENTLAB_TRAIN_NICE`` / ``train_nice`` (default 10, 0 to 19: the trainer's ``nice``, so that
-the pages the server draws go first when training fills the cores; an idle core still goes to
-training whole).
+``LATENTLAB_TRAIN_NICE`` / ``train_nice`` (default 10, 0 to 19: the local trainer's ``nice``,
+so that the pages the server draws go first when training fills the cores; an idle core still
+goes to training whole; a Ray worker is not niced).
 """
 
 from __future__ import annotations

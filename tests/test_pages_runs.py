@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.common import PRETRAINED_DIR
 from core.runs import Run, list_runs
+from core.store import atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
@@ -131,6 +132,7 @@ def test_find_run_finds_what_all_runs_lists_and_nothing_else(own_runs, tmp_path)
     (root / "_cache").mkdir(exist_ok=True)
     (root / "not-a-run").mkdir()  # no config, status or lock: not listed
     (root / "linked").symlink_to(own_runs[0].path)  # links are never listed
+    atomic.write_json(root / "status.json", {"state": "done"})  # "." must not be the folder
     listed = all_runs()
     assert len(listed) > len(own_runs)
     for run in listed:
@@ -138,5 +140,5 @@ def test_find_run_finds_what_all_runs_lists_and_nothing_else(own_runs, tmp_path)
         assert find_run(run.id).path == first.path
     assert find_run("digits-mlp-vae-2d").path == root / "digits-mlp-vae-2d"
     for bad in (None, "", "_cache", ".queue", "not-a-run", "linked", "../runs", "..",
-                f"../{root.name}/{own_runs[0].id}", "a\0b", "nope"):  # fmt: skip
+                f"../{root.name}/{own_runs[0].id}", "a\0b", "nope", ".", "a" * 300):  # fmt: skip
         assert find_run(bad) is None, bad
