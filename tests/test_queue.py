@@ -43,23 +43,17 @@ def test_settings_from_environment_file_and_hardware(tmp_path):
     assert queue.settings({**env, "LATENTLAB_TRAIN_NICE": "19"}).nice == 19
 
 
-@pytest.mark.parametrize("value", ["-1", "20", "low", "5.0"])
-def test_a_bad_nice_is_one_sentence(tmp_path, value):
-    env = {"LATENTLAB_CONFIG": str(tmp_path / "none.toml"), "LATENTLAB_TRAIN_NICE": value}
+BAD = [("LATENTLAB_MAX_RUNS", v, "1 to 1024") for v in ("0", "-1", "two", "1.5", "99999")]
+BAD += [("LATENTLAB_TRAIN_NICE", v, "0 to 19") for v in ("-1", "20", "low", "5.0")]
+
+
+@pytest.mark.parametrize(("var", "value", "allowed"), BAD)
+def test_a_bad_setting_is_one_sentence(tmp_path, var, value, allowed):
+    env = {"LATENTLAB_CONFIG": str(tmp_path / "none.toml"), var: value}
     with pytest.raises(queue.QueueConfigError) as e:
         queue.settings(env)
     assert str(e.value) == (
-        f"LATENTLAB_TRAIN_NICE (environment) must be a whole number from 0 to 19, got {value!r}."
-    )
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "99999"])
-def test_a_bad_setting_is_one_sentence(tmp_path, value):
-    env = {"LATENTLAB_CONFIG": str(tmp_path / "none.toml"), "LATENTLAB_MAX_RUNS": value}
-    with pytest.raises(queue.QueueConfigError) as e:
-        queue.settings(env)
-    assert str(e.value) == (
-        f"LATENTLAB_MAX_RUNS (environment) must be a whole number from 1 to 1024, got {value!r}."
+        f"{var} (environment) must be a whole number from {allowed}, got {value!r}."
     )
     bad = tmp_path / "bad.toml"
     bad.write_text("[queue\n")
