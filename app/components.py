@@ -127,7 +127,7 @@ def latent_plane(data: dict, key: str, on_pin: Callable[[], None] | None = None)
             "points": {"u", "v", "label", "index"}, "thumbs": {"src", "id", "cols"},
             "class_names", "markers": [{"u", "v", "kind": "pin"|"point", "color", "text"}],
             "path": [[u, v], ...], "start": [u, v], "size": the plane's largest side in
-            pixels, "exact": the in-browser decoder (``app.explore_plane.exact_decoder``)}.
+            pixels, "exact": the in-browser decoder (``app.explore_exact.exact_decoder``)}.
             In a narrower column the plane shrinks (down to 280 px) so that the
             decoded picture stays beside it; the canvases are redrawn when the width changes.
         on_pin: called (before the script reruns) when the user clicks the plane; the click
@@ -141,7 +141,7 @@ def latent_plane(data: dict, key: str, on_pin: Callable[[], None] | None = None)
 
 def decoder_preload(files: dict, key: str) -> None:
     """Start loading the in-browser decoder (``files``: {"runtime", "model", "id"}, see
-    ``app.explore_plane.decoder_files``) before the plane is drawn; shows nothing."""
+    ``app.explore_exact.decoder_files``) before the plane is drawn; shows nothing."""
     if files.get("runtime") and files.get("model"):
         with st.sidebar:  # out of the page's flow: no gap above the title
             _preload(key=key, data=files, width="content", height="content")

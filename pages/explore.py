@@ -10,9 +10,10 @@ from app.explore_collapse import diagnostics_section
 from app.explore_common import reset_on_run_change
 from app.explore_context import header, load_context
 from app.explore_draw import draw_section, placement_section
+from app.explore_exact import exact_decoder, preload_decoder
 from app.explore_page import EXPLORE_URL_KEYS, apply_url_once, explain_text, url_values
 from app.explore_pinned import grid_section, interpolation_section, pinned_section
-from app.explore_plane import plane_component, plane_controls, preload_decoder, record_new_pin
+from app.explore_plane import plane_component, plane_controls, record_new_pin
 from core.runs import CheckpointError
 
 run = require_run()
@@ -48,7 +49,7 @@ if ctx.is_table:
 with tabs["Interpolation"]:
     path, ends, interp = interpolation_section(ctx, view)
 with plane_slot:
-    plane_component(ctx, view, ends + markers, path, decoder, interp)
+    plane_component(ctx, view, ends + markers, path, exact_decoder(ctx, view, decoder, interp))
 with col_pin:
     st.markdown("##### Pinned point")
     pinned_section(ctx, view)
