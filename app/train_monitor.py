@@ -15,6 +15,7 @@ import math
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -202,23 +203,11 @@ def watch_picker(runs: list[Run], states: dict[str, str]) -> Run:
 
 def scroll_to_watching() -> None:
     """Bring the "Watching" heading (the progress under it) to the top of the window: the
-    Start button that started the run may sit far down the page. The page is still being
-    replaced when the script first runs (the old form's elements leave after it), so the
-    heading is kept there until it has stayed put for half a second (at most 3 s), unless
-    the user scrolls, types or clicks first."""
-    st.html(
-        "<script>(() => { let n = 0, still = 0, at = null, user = false;"
-        " for (const e of ['wheel', 'touchstart', 'keydown', 'mousedown'])"
-        "  window.addEventListener(e, () => { user = true; }, {once: true, capture: true});"
-        " const go = () => { if (user || n++ > 180) return;"
-        "  const el = document.getElementById('watching');"
-        "  if (el) { const top = el.getBoundingClientRect().top;"
-        "   if (at === null || Math.abs(top - at) > 2) {"
-        "    el.scrollIntoView({block: 'start'}); at = el.getBoundingClientRect().top; still = 0;"
-        "   } else if (++still > 30) return; }"
-        "  requestAnimationFrame(go); }; go(); })();</script>",
-        unsafe_allow_javascript=True,
-    )
+    Start button that started the run may sit far down the page (``app/js/watching.js``)."""
+    st.html(f"<script>{_WATCHING_JS}</script>", unsafe_allow_javascript=True)
+
+
+_WATCHING_JS = (Path(__file__).parent / "js" / "watching.js").read_text(encoding="utf-8")
 
 
 @st.fragment(run_every="1s")
