@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.text import md_escape
+from app.text import md_escape, os_error_sentence
 from core import jobs
 from core.runs import Run, RunError
 
@@ -20,8 +20,10 @@ def _start(run: Run, judge: bool) -> str | None:
     None."""
     try:
         jobs.start_evaluation(run, judge=judge)
-    except (RunError, OSError) as e:
+    except RunError as e:
         return f"The evaluation could not start: {md_escape(' '.join(str(e).split()))}"
+    except OSError as e:  # a full disk, an unwritable run folder
+        return md_escape(os_error_sentence(e, "The evaluation could not start"))
     return None
 
 

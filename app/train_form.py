@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 from app import url_state
-from app.text import md_escape
+from app.text import md_escape, os_error_sentence
 from app.train_data import IDX, dataset_note, prepare
 from core import data as datalib
 from core import jobs
@@ -374,8 +374,10 @@ def start(
         cfg = prepare(cfg)
         datalib.check_download(cfg.dataset, app=True)  # a dataset to download: a mirror answers
         return jobs.start(cfg, model_args, name, root=root), None
-    except (ValueError, OSError) as e:  # refused setting, no mirror, full disk: one sentence
+    except ValueError as e:  # a refused setting, no mirror: one sentence
         return None, str(e)
+    except OSError as e:  # a full disk, an unwritable runs folder
+        return None, os_error_sentence(e, "The run could not be started")
 
 
 def new_run(root: Path) -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.common import current_run, explain, page_path, runs_root
 from app.runs_table import run_card
+from app.text import md_escape, os_error_sentence
 
 st.title("Latent lab")
 st.markdown(
@@ -100,8 +101,10 @@ if st.button("Train a VAE on digits", type="primary", icon=":material/rocket_lau
     cfg = TrainConfig(dataset="digits", model="mlp-vae", epochs=20, batch_size=64)
     try:
         run = jobs.start(cfg, {"latent_dim": 2}, "first-vae-digits", root=runs_root())
-    except (ValueError, OSError) as e:  # a full disk, an unwritable runs folder
-        st.error(str(e))
+    except ValueError as e:
+        st.error(md_escape(str(e)))
+    except OSError as e:  # a full disk, an unwritable runs folder: one sentence
+        st.error(md_escape(os_error_sentence(e, "The run could not be started")))
     else:
         st.session_state["train.requested"] = run.id
         st.switch_page(page_path("train.py"))

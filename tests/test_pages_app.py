@@ -8,6 +8,7 @@ change runs work on copies in a temporary runs folder.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -23,6 +24,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from app.common import FIRST_PRETRAINED, WARM_MODULES, run_label
+from app.text import os_error_sentence
 from app.train_form import DATASET_DEFAULTS, check, model_defaults, model_knobs
 from core import data as datalib
 from core import jobs
@@ -300,6 +302,42 @@ def test_home_quick_start_trains_on_digits(empty_runs):
     finally:
         jobs.cancel(run)
         jobs.wait(run, timeout=60)
+
+
+def test_home_quick_start_says_what_is_in_the_way(tmp_path, monkeypatch):
+    """A file where the runs folder should be: one sentence, no "[Errno 17]", no server
+    path, and the file is left as it was."""
+    blocker = tmp_path / "runs"
+    blocker.write_text("someone's notes")
+    monkeypatch.setenv("LATENTLAB_RUNS_DIR", str(blocker))
+    at = open_page("home")
+    button(at, "Train a VAE on digits").click().run()
+    assert not at.exception
+    assert len(at.error) == 1, texts(at.error)
+    msg = texts(at.error)
+    assert msg == (
+        'The run could not be started: a file named "runs" is in the way of a folder. Move '
+        "it, then try again."
+    )
+    assert at.title[0].value != "Train a model"  # stayed on Home
+    assert blocker.read_text() == "someone's notes"
+
+
+@pytest.mark.parametrize(
+    ("err", "says"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+        (PermissionError(errno.EACCES, "Permission denied", "/srv/x/runs"), "may not write"),
+        (OSError(errno.EROFS, "Read-only file system"), "may not write"),
+        (FileExistsError(errno.EEXIST, "File exists", "/srv/x/runs/a"), 'named "a"'),
+        (OSError(errno.EIO, "Input/output error"), "input/output error. Try again."),
+        (OSError("no errno at all"), "(OSError). Try again."),
+    ],
+)
+def test_os_error_sentences(err, says):
+    msg = os_error_sentence(err, "It failed")
+    assert msg.startswith("It failed") and says in msg, msg
+    assert "Errno" not in msg and "/srv" not in msg and msg.count("\n") == 0
 
 
 def cancelled_after_one_epoch(root: Path, monkeypatch, tmp_path) -> Run:
