@@ -60,12 +60,15 @@ def evaluation_job(run: Run, state: dict | None = None) -> dict:
 
 
 def evaluation_text(state: dict, now: float | None = None) -> str:
-    """ "Evaluating on the test split… 0:42" (plain text)."""
-    if state.get("state") == "queued":
-        return "Starting the evaluation process…"
+    """ "Evaluating on the test split… 0:42" (plain text). The clock runs from the press,
+    also while the new process is still loading PyTorch (about 10 s on a busy machine), so
+    a wait never looks stuck."""
     started = state.get("started_at")
-    text = "Evaluating on the test split…"
-    if isinstance(started, int | float):
+    if state.get("state") == "queued":
+        text = "Starting the evaluation process (loading PyTorch)…"
+    else:
+        text = "Evaluating on the test split…"
+    if isinstance(started, int | float) and not isinstance(started, bool):
         secs = max(0, int((now or time.time()) - started))
         text += f" {secs // 60}:{secs % 60:02d}"
     if state.get("judge"):

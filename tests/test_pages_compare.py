@@ -235,3 +235,18 @@ def test_compare_runs_on_different_datasets(tiny_runs, tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert any("different datasets (digits and fashion-mnist)" in i.value for i in at.info)
     assert len(at.get("image")) == 2  # the two decoded grids, no reconstructions
+
+
+def test_the_evaluation_clock_runs_from_the_press():
+    """While the worker is still loading PyTorch the job is queued: the clock runs then too,
+    so a 10 s start does not look stuck; a malformed start time shows no clock."""
+    from app.evaluation_ui import evaluation_text
+
+    t0 = 1_000_000.0
+    queued = evaluation_text({"state": "queued", "started_at": t0}, now=t0 + 7.9)
+    assert queued == "Starting the evaluation process (loading PyTorch)… 0:07"
+    running = evaluation_text({"state": "running", "started_at": t0, "judge": True}, now=t0 + 75)
+    assert running.startswith("Evaluating on the test split… 1:15 (a conditional model")
+    assert evaluation_text({"state": "running", "started_at": True}) == (
+        "Evaluating on the test split…"
+    )
