@@ -6,7 +6,8 @@ digits) with the recipes below, strips optimizer state, scores each with
 training time) beside the checkpoint, then writes the bundled Fashion-MNIST test sample
 (samples/fashion-mnist-test-2000.npz) that lets the app run with no dataset download.
 
-``--only NAME [NAME ...]`` rebuilds some entries; ``--list`` prints the recipes;
+``--only NAME [NAME ...]`` rebuilds some entries (``--adopt RUN_DIR`` ships a finished run of
+exactly one entry's recipe instead of training it again); ``--list`` prints the recipes;
 ``--judge`` retrains the shipped Fashion-MNIST judges (judges/), which a full rebuild also
 does first. The UMAP views the entries ship for the Embeddings page come from
 ``pretrained/ship_projections.py`` (they depend on the dataset only, so rebuilding an
@@ -23,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -123,16 +125,47 @@ def command(cfg: dict, margs: dict) -> str:
     return f"python -m core.train {flags}"
 
 
-def build(name: str) -> dict:
+_NOT_SHIPPED = shutil.ignore_patterns(".*lock", "cache", "log.txt", "CANCEL")
+
+
+def _adoptable(name: str, run_dir: Path) -> float:
+    """The training seconds of ``run_dir`` when it is a finished, never resumed run of
+    exactly ``name``'s recipe; else SystemExit with what differs."""
+    cfg_d, margs, _ = RECIPES[name]
+    run = Run(run_dir)
+    conf, status = run.config(), run.status()
+    want = asdict(TrainConfig(**cfg_d))
+    diff = {k: (conf["train"].get(k), v) for k, v in want.items() if conf["train"].get(k) != v}
+    diff.pop("data_dir", None)  # where the dataset lies on the training machine
+    args = conf["model"]["args"]
+    diff.update({k: (args.get(k), v) for k, v in margs.items() if args.get(k) != v})
+    diff.update({k: (v, None) for k, v in args.items() if k not in margs})
+    if conf["model"]["name"] != cfg_d["model"]:
+        diff["model"] = (conf["model"]["name"], cfg_d["model"])
+    if diff:
+        raise SystemExit(f"{name}: {run_dir} is not this recipe (run, recipe): {diff}")
+    if status.get("state") != "done" or status.get("start_step") != 0:
+        raise SystemExit(f"{name}: {run_dir} is not one finished run from epoch 1: {status}")
+    return float(status["updated_at"]) - float(status["started_at"])
+
+
+def build(name: str, adopt: Path | None = None) -> dict:
+    """Train the entry's recipe (or take ``adopt``, a finished run of exactly that recipe,
+    e.g. one trained on a free machine while this one did other work), strip it to a
+    read-only entry, score it and write its card."""
     cfg_d, margs, about = RECIPES[name]
     dest = HERE / name
     # no UMAP worker at run end: it would write into the temporary run folder (copied
     # half-done below); the shipped views come from ship_projections.py
     os.environ["LATENTLAB_PRECOMPUTE_VIEWS"] = "0"
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        run = train(TrainConfig(**cfg_d), margs, name=name, root=tmp, progress=True)
-        seconds = time.perf_counter() - t0
+        if adopt is None:
+            t0 = time.perf_counter()
+            run = train(TrainConfig(**cfg_d), margs, name=name, root=tmp, progress=True)
+            seconds = time.perf_counter() - t0
+        else:
+            seconds = _adoptable(name, Path(adopt))
+            run = Run(Path(shutil.copytree(adopt, Path(tmp) / name, ignore=_NOT_SHIPPED)))
         if run.status()["state"] != "done":
             raise SystemExit(f"{name}: training ended {run.status()['state']}; nothing written")
         ckpt = read_checkpoint(run.checkpoint_path)
@@ -225,6 +258,13 @@ def main() -> int:
     p.add_argument("--list", action="store_true")
     p.add_argument("--no-sample", action="store_true", help="keep the bundled test sample")
     p.add_argument(
+        "--adopt",
+        metavar="RUN_DIR",
+        default=None,
+        help="with --only NAME: ship this finished run of exactly NAME's recipe instead of "
+        "training it again",
+    )
+    p.add_argument(
         "--judge",
         action="store_true",
         help="(re)train the shipped Fashion-MNIST judges of conditional samples, then stop",
@@ -249,6 +289,9 @@ def main() -> int:
             print(f"{k:24s} {about}\n{'':24s} {command(c, m)}")
         return 0
     names = a.only or list(RECIPES)
+    if a.adopt and len(a.only or []) != 1:
+        print("error: --adopt ships one run: name its entry with --only NAME", file=sys.stderr)
+        return 2
     for n in names:
         if n not in RECIPES:
             print(f"error: unknown entry '{n}': see --list", file=sys.stderr)
@@ -259,7 +302,7 @@ def main() -> int:
         build_judge("judge")
         build_judge("sharp")
     for n in names:
-        card = build(n)
+        card = build(n, Path(a.adopt) if a.adopt else None)
         m = card["metrics"]
         print(f"{n}: {card['train_seconds']} s, bce_kl {m['loss'].get('bce_kl')}, "
               f"ssim {m['ssim']}, knn {m['knn']['model']}")  # fmt: skip

@@ -5,6 +5,7 @@ a sample, by plain torch / numpy / scikit-learn code that does not go through co
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -220,3 +221,41 @@ def test_fashion_mnist_sharp_judge_is_shipped_and_unchanged():
     want = card["metrics"]["conditional"]["sharp"]["judge_test_accuracy"]
     got = float((judge.predict(test.images) == test.labels).float().mean())
     assert got == pytest.approx(want, abs=1e-4)
+
+
+def _zoo():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo_build", ZOO / "build.py")
+    zoo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo)
+    return zoo
+
+
+def test_build_adopts_only_a_finished_run_of_the_exact_recipe(tmp_path, monkeypatch):
+    """``build.py --only NAME --adopt RUN`` ships a run trained elsewhere without training it
+    again, but only a finished run of exactly NAME's recipe; the run itself is untouched."""
+    from core.train import TrainConfig, train
+
+    zoo = _zoo()
+    name = "digits-cvae-l8"
+    cfg, margs, _ = zoo.RECIPES[name]
+    monkeypatch.setenv("LATENTLAB_PRECOMPUTE_VIEWS", "0")
+    other = train(TrainConfig(**{**cfg, "epochs": 2}), margs, root=tmp_path / "runs")
+    with pytest.raises(SystemExit, match="'epochs': \\(2, 60\\)"):
+        zoo.build(name, adopt=other.path)
+    run = train(TrainConfig(**cfg), margs, root=tmp_path / "runs")
+    before = sorted(p.name for p in run.path.iterdir())
+    monkeypatch.setattr(zoo, "HERE", tmp_path / "zoo")
+    # the real scoring, on fewer images and without the judges (minutes of the suite)
+    quick = functools.partial(evaluate, test_size=200, judge=False, iwae_k=5, knn_draws=0)
+    monkeypatch.setattr(zoo, "evaluate", quick)
+    card = zoo.build(name, adopt=run.path)
+    entry = tmp_path / "zoo" / name
+    assert card["train_seconds"] > 0 and card["command"] == zoo.command(cfg, margs)
+    assert "optimizer" not in torch.load(entry / "checkpoint.pt", weights_only=False)
+    assert (entry / "READONLY").exists() and (entry / "cache" / "evaluation.json").exists()
+    assert card["metrics"]["test_images"] == 200
+    assert card["metrics"]["loss"]["bce_kl"] < 30  # trained: 23.3 nats on the whole split
+    assert sorted(p.name for p in run.path.iterdir()) == before  # nothing taken from it
+    assert "optimizer" in torch.load(run.checkpoint_path, weights_only=False)
