@@ -102,15 +102,19 @@ def test_cvae_samples_the_asked_class(scored):
 def test_conv_cvae_label_steers_the_decoder(scored):
     """The conv CVAE with a prior that ignores the label (issue 13): a test image's code
     decoded with another label is read as that label, its samples are read as the asked
-    class, and samples of a label vary about as much as real images of it. Thresholds are
-    the issue's (0.85 swap, 0.6 variety) and the shipped CVAE's 0.90; the recipe's beta = 2
-    was picked between two runs after both were scored (REPRODUCTION.md)."""
+    class, and samples of every label vary about as much as real images of it. Thresholds
+    are the issue's (0.85 swap, 0.6 variety in every class, samples at 0.95 of the judge's
+    reading of real images) and the shipped CVAE's 0.90. The recipe (BCE + SSIM, beta 6)
+    was picked after a sweep had been scored (REPRODUCTION.md)."""
     cond = scored("fmnist-conv-cvae-l10")["conditional"]
-    assert cond["swap"]["accuracy"] >= 0.85, cond["swap"]  # measured 0.93
+    assert cond["swap"]["accuracy"] >= 0.85, cond["swap"]  # measured 0.921
     assert cond["swap"]["accuracy"] > 5 * cond["swap"]["kept_old"], cond["swap"]
-    assert cond["sample_accuracy"] >= 0.90, cond  # measured 0.92
-    assert cond["variety"]["ratio"] >= 0.6, cond["variety"]  # measured 0.72
-    # the sharp judge reads fewer of them (0.81 for both): reported, not a pass/fail
+    assert cond["sample_accuracy"] >= 0.90, cond  # measured 0.923
+    assert cond["variety"]["lowest"] >= 0.6, cond["variety"]  # measured 0.684 (sandals)
+    sharp = cond["sharp"]  # fixed before any sample was scored
+    assert sharp["sample_accuracy"] >= 0.95 * sharp["judge_test_accuracy"], sharp  # 0.856
+    # its swap (0.849) and its 0.90 for samples are reported, not a pass/fail: it reads
+    # even the model's own reconstructions of real images at 0.890 (REPRODUCTION.md)
 
 
 @needs_fmnist
