@@ -133,7 +133,9 @@ def command(cfg: dict, margs: dict) -> str:
     return f"python -m core.train {flags}"
 
 
-_NOT_SHIPPED = shutil.ignore_patterns(".*lock", "cache", "log.txt", "CANCEL")
+# the run's own cache (its evaluation, views) is made again for the entry; locks and
+# log.txt are left out by the shipping step that follows, for trained and adopted runs alike
+_NOT_SHIPPED = shutil.ignore_patterns("cache")
 
 
 def _adoptable(name: str, run_dir: Path) -> float:
