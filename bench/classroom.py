@@ -90,7 +90,7 @@ class Sampler(threading.Thread):
         self.training_peak = 0  # training processes at once, as seen
         self.cpu: dict[str, dict[int, float]] = {
             "server": {}, "training": {}, "chromium": {}, "ray": {}}  # fmt: skip
-        self.ray_peak = 0
+        self.ray_peak = self.ray_pss_peak = self.total_pss_peak = 0
         self.stop = threading.Event()
 
     def cpu_seconds(self) -> None:
@@ -108,11 +108,13 @@ class Sampler(threading.Thread):
                 groups["chromium"].append(p)
             elif name.startswith(RAY_PROCESSES) or any(s in cmd for s in RAY_PATHS):
                 groups["ray"].append(p)
-        ray_rss = 0
+        ray_rss = ray_pss = 0
         for p in groups["ray"]:
             with contextlib.suppress(psutil.Error):
-                ray_rss += p.memory_info().rss
+                m = p.memory_full_info()
+                ray_rss, ray_pss = ray_rss + m.rss, ray_pss + m.pss
         self.ray_peak = max(self.ray_peak, ray_rss)
+        self.ray_pss_peak = max(self.ray_pss_peak, ray_pss)
         for group, procs in groups.items():
             for p in procs:
                 try:
@@ -122,19 +124,25 @@ class Sampler(threading.Thread):
                 self.cpu[group][p.pid] = t.user + t.system
 
     def memory(self) -> None:
+        """The server's peak, and its processes' with their children's (trainers, queue
+        and Ray launchers) summed two ways: RSS counts the pages they share (torch's and
+        Ray's libraries) once per process; PSS splits each shared page among its sharers,
+        so the sum is the memory they take together."""
         try:
-            own = self.server.memory_info().rss
+            m = self.server.memory_full_info()
             kids = self.server.children(recursive=True)
         except psutil.Error:
             return
-        total = own
+        total, pss = m.rss, m.pss
         for k in kids:
             try:
-                total += k.memory_info().rss
+                km = k.memory_full_info()
             except psutil.Error:
-                pass
-        self.server_peak = max(self.server_peak, own)
+                continue
+            total, pss = total + km.rss, pss + km.pss
+        self.server_peak = max(self.server_peak, m.rss)
         self.total_peak = max(self.total_peak, total)
+        self.total_pss_peak = max(self.total_pss_peak, pss)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -347,7 +355,9 @@ def _classroom(
         "drained_s": round(drained, 1),
         "server_rss_peak_mb": round(sampler.server_peak / 2**20),
         "server_and_training_rss_peak_mb": round(sampler.total_peak / 2**20),
+        "server_and_training_pss_peak_mb": round(sampler.total_pss_peak / 2**20),
         "ray_rss_peak_mb": round(sampler.ray_peak / 2**20),
+        "ray_pss_peak_mb": round(sampler.ray_pss_peak / 2**20),
         "tabs_home_drawn_ms": spread(home_ms),
         "tabs_press_to_train_page_ms": spread(press_ms),
         "sessions_home_ms": spread(ws.home_ms),

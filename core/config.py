@@ -19,7 +19,7 @@ import torch
 
 from core import data as datalib
 from core.losses import parse_loss
-from core.memory import MemoryEstimate, _gb, estimate_memory  # noqa: F401
+from core.memory import PROCESS_BYTES, MemoryEstimate, _gb, estimate_memory  # noqa: F401
 from core.models import (
     CONDITIONAL,
     FAMILIES,
@@ -304,7 +304,8 @@ def validate_run(
     free = available_memory() if memory_limit is None else memory_limit
     if est.total > free:
         raise ConfigError(
-            f"Training this needs about {_gb(est.total)} of memory (model and optimizer "
+            f"Training this needs about {_gb(est.total)} of memory (the process "
+            f"{_gb(PROCESS_BYTES)}, model and optimizer "
             f"{_gb(est.model_bytes)}, data {_gb(est.data_bytes)}, one batch "
             f"{_gb(est.activation_bytes)}) but {_gb(free)} is "
             f"{'free' if memory_limit is None else 'all this machine has'}: use a smaller "
