@@ -12,7 +12,8 @@ read once, at import time.
   (bilinear). A click pins the point: the trigger ``pin`` = {"u", "v", and where the
   browser's differ from the page's, "label" and "others"} goes back to Python
   (``app.explore_plane.apply_pin``), which decodes it.
-- ``decoder_preload``: nothing visible; starts loading the in-browser decoder early.
+- ``decoder_preload``: nothing visible; starts loading the in-browser decoder early
+  (``runtime_warmup``: every page starts the runtime alone, at idle).
 - ``draw_pad``: a small drawing canvas; after every stroke its picture goes back to Python
   as a PNG data URL (state ``image``).
 - ``category_grid``: N categorical variables x K categories; clicking a cell sends the
@@ -145,6 +146,17 @@ def decoder_preload(files: dict, key: str) -> None:
     if files.get("runtime") and files.get("model"):
         with st.sidebar:  # out of the page's flow: no gap above the title
             _preload(key=key, data=files, width="content", height="content")
+
+
+def runtime_warmup() -> None:
+    """Every page: once the browser is idle, fetch, compile and start onnxruntime-web (not
+    a decoder), so that the explorer's first exact picture in this tab does not wait for
+    it (``app/js/preload.js``); shows nothing, does nothing outside a running server."""
+    runtime, _ = ort_runtime()
+    if runtime and can_serve():
+        with st.sidebar:
+            _preload(key="ort_warm", data={"runtime": runtime, "warm": True}, width="content",
+                     height="content")  # fmt: skip
 
 
 def draw_pad(key: str, dark: bool, rgb: bool = False, size: int = 224, brush: int = 18):

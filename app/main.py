@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import url_state
+from app import components, url_state
 from app.common import all_runs, run_label, warm_up
 from app.server_args import apply_once
 from app.text import md_escape
@@ -114,6 +114,7 @@ def main() -> None:
         st.stop()
     st.session_state.pop("_sample_noted", None)  # app.common notes the offline sample once
     sidebar_run_picker()
+    components.runtime_warmup()  # the in-browser decoder's runtime, started at idle
     try:
         nav.run()
     finally:  # also when the page stops or reruns: once drawn, warm the model pages up

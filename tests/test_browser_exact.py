@@ -11,7 +11,7 @@ import torch
 
 from core import explore as ex
 from core.runs import load_model
-from tests.browser import ROOT, chromium_page, page_errors, streamlit_server
+from tests.browser import ROOT, chromium_page, page_errors, streamlit_server, wait_idle
 from tests.test_browser_explore import DECODED, PLANE, decoded_pixels, open_explorer
 
 pytestmark = pytest.mark.browser
@@ -103,6 +103,27 @@ def test_the_browser_decodes_the_exact_point_as_torch_does(tiny_runs, artifacts,
         assert page.evaluate("() => window.__latentlab.scrub.engine") == "grid"
         page.get_by_test_id("ll-exact").check()
         assert page.evaluate("() => window.__latentlab.scrub.engine") == "exact"
+        assert page_errors(page) == []
+
+
+def test_home_starts_the_runtime_so_the_explorer_only_loads_its_decoder(tiny_runs):
+    """Home (any page) starts onnxruntime-web at idle with a one-node model; moving to the
+    explorer in the same tab then creates only the decoder's session on the running runtime."""
+    run = tiny_runs["mlp-vae"]
+    ort = "() => window.__latentlabOrt"
+    with streamlit_server(run.path.parent) as url, chromium_page(1400, 1200) as page:
+        page.goto(f"{url}/?run={run.id}")
+        wait_idle(page)
+        page.wait_for_function(f"() => ({ort})()?.timing?.warm > 0", timeout=60_000)
+        assert page.evaluate(f"() => ({ort})().sessions.size") == 0  # no decoder on Home
+        started = page.evaluate(f"() => ({ort})().timing.start")
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Latent explorer").click()
+        page.locator(PLANE).wait_for(timeout=60_000)
+        exact_ready(page)
+        timing = page.evaluate(f"() => ({ort})().timing")
+        assert timing["start"] == started  # the runtime was loaded once, on Home
+        assert timing["warm"] < timing["session"]
+        assert page.locator(ENGINE).inner_text().startswith("Exact: the decoder itself runs")
         assert page_errors(page) == []
 
 

@@ -5,9 +5,11 @@ The browser's decoding against torch is checked in ``tests/test_browser_exact.py
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
+import re
 
 import numpy as np
 import onnx
@@ -116,3 +118,17 @@ def test_the_vendored_runtime_is_the_recorded_one_with_its_licence():
         assert hashlib.sha256(data).hexdigest() == digest, name
     assert "MIT License" in (folder / "LICENSE").read_text()
     assert "Microsoft" in (folder / "LICENSE").read_text()
+
+
+def test_the_warm_up_model_in_ort_js_is_a_valid_one_node_identity():
+    """app/js/ort.js starts the runtime on every page with a model written into it as
+    base64: it must be a valid ONNX model the runtime can run, and compute y = x."""
+    text = (components.ASSETS / "ort.js").read_text(encoding="utf-8")
+    (b64,) = re.findall(r'const WARM_ONNX = "([A-Za-z0-9+/=]+)";', text)
+    model = onnx.load_from_string(base64.b64decode(b64))
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == ["Identity"]
+    assert max(o.version for o in model.opset_import) <= OPSET  # what the decoders use
+    x = np.array([0.25], dtype=np.float32)
+    (y,) = ReferenceEvaluator(model).run(None, {"x": x})
+    assert np.array_equal(y, x)

@@ -36,6 +36,23 @@ function loadOrt(base) {
   }
   return ORT.mod;
 }
+// A one-node model (Identity on one float, opset 17, 79 bytes; tests/test_onnx_decoder.py
+// builds it again with onnx.helper and checks these bytes). Creating a session from it makes
+// the runtime compile and start its WebAssembly (about 0.4 s on a cold browser), which is
+// what the first decoder's session would otherwise wait for.
+const WARM_ONNX = "CAgSCWxhdGVudGxhYjo6ChAKAXgSAXkiCElkZW50aXR5EgR3YXJtWg8KAXgSCgoICAESBAoCCAFiDwoBeRIKCggIARIECgIIAUIECgAQEQ==";
+function warmOrt(base) {  // the runtime fetched, compiled and started; no decoder yet
+  if (!ORT.warm) {
+    ORT.warm = loadOrt(base).then(async (ort) => {
+      const bytes = Uint8Array.from(atob(WARM_ONNX), (c) => c.charCodeAt(0));
+      const sess = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+      ORT.timing.warm = performance.now();
+      await sess.release();
+    });
+    ORT.warm.catch(() => { ORT.warm = null; });
+  }
+  return ORT.warm;
+}
 function loadSession(ex) {  // ex: {runtime, model (URL), id}
   if (ORT.sessions.has(ex.id)) {  // most recently used last: eviction takes the oldest
     const p = ORT.sessions.get(ex.id);
