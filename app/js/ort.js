@@ -36,8 +36,8 @@ function loadOrt(base) {
   }
   return ORT.mod;
 }
-// A one-node model (Identity on one float, opset 17, 79 bytes; tests/test_onnx_decoder.py
-// builds it again with onnx.helper and checks these bytes). Creating a session from it makes
+// A one-node model (Identity on one float, opset 17, 79 bytes, made with onnx.helper;
+// tests/test_onnx_decoder.py checks it is valid and computes y = x). Creating a session from it makes
 // the runtime compile and start its WebAssembly (about 0.4 s on a cold browser), which is
 // what the first decoder's session would otherwise wait for.
 const WARM_ONNX = "CAgSCWxhdGVudGxhYjo6ChAKAXgSAXkiCElkZW50aXR5EgR3YXJtWg8KAXgSCgoICAESBAoCCAFiDwoBeRIKCggIARIECgIIAUIECgAQEQ==";
