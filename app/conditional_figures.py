@@ -85,6 +85,7 @@ def accuracy_section(run: Run, names: list[str], image_shape) -> None:
              for (t, j), c in zip(judges, ("#bbbbbb", "#dddddd"), strict=False)]  # fmt: skip
     per_class_chart([b for b in bars if b[1]], xs, "cd_acc_chart", "per class")
     swap_and_variety(cond, xs)
+    temperature_section(cond)
 
 
 JUDGE_TITLES = ("Shipped judge", "Sharp judge")
@@ -158,3 +159,49 @@ def swap_and_variety(cond: dict, xs: list[str]) -> None:
         [("samples / real images", variety["per_class"], "#2ca02c")], xs, "cd_variety_chart",
         "variety per class (dashed: real images)", line=1.0,
     )  # fmt: skip
+
+
+def temperature_section(cond: dict) -> None:
+    """What sampling at a temperature below 1 (the Samples tab's slider) buys and costs:
+    both judges' sample accuracy and the variety, at each temperature evaluated."""
+    if "temperature" in cond and cond["temperature"] is None:
+        return  # a categorical latent: no spread to scale
+    rows = cond.get("temperature")
+    st.markdown(
+        "**Temperature**: z drawn at *t* times its distance from the prior's centre. "
+        "Below 1 the samples are more typical of their label, so the judges read more of "
+        "them as asked, and they vary less. Read the two together: a temperature that "
+        "raises the accuracy by drawing near copies is a trade, not a better model."
+    )
+    if not rows:
+        st.info("Not in this evaluation yet: evaluate the run again to add it.")
+        return
+    ts = [r["temperature"] for r in rows]
+    fig = go.Figure()
+    judges = list(rows[0]["accuracy"])
+    colours = {"shipped": "#1f77b4", "sharp": "#ff7f0e"}
+    for name in judges:
+        fig.add_scatter(
+            x=ts, y=[r["accuracy"][name] for r in rows], mode="lines+markers",
+            name=f"samples as asked · {name} judge", line_color=colours.get(name),
+        )  # fmt: skip
+    for key, name, dash in (("variety", "mean", None), ("variety_lowest", "lowest label", "dot")):
+        fig.add_scatter(
+            x=ts, y=[r[key] for r in rows], mode="lines+markers", name=f"variety, {name}",
+            line=dict(color="#2ca02c", dash=dash),
+        )  # fmt: skip
+    fig.update_layout(
+        height=300,
+        xaxis=dict(title="temperature", tickvals=ts, autorange="reversed"),
+        yaxis=dict(tickformat=".0%"),
+        legend=dict(orientation="h", y=1.2, x=1, xanchor="right"),
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
+    st.plotly_chart(fig, key="cd_temp_chart", config={"displayModeBar": False})
+    table = {"temperature": [f"{t:g}" for t in ts]}
+    for name in judges:
+        table[f"{name} judge"] = [share(r["accuracy"][name], ".1%") for r in rows]
+    table["variety (lowest label)"] = [
+        f"{share(r['variety'], '.0%')} ({share(r['variety_lowest'], '.0%')})" for r in rows
+    ]
+    st.dataframe(table, hide_index=True, key="cd_temp_table")

@@ -17,6 +17,7 @@ from app.common import is_pretrained, set_current_run, usable_runs
 from app.explore_common import big_png, show_images
 from app.text import md_escape, one_line
 from core import explore as ex
+from core.models import MAX_SAMPLING_TEMPERATURE
 from core.runs import Run
 from core.uploads import PictureError, open_picture
 
@@ -112,6 +113,42 @@ def class_picker(names: list[str]) -> int:
     return int(label)
 
 
+def _parse_temperature(v: str) -> float | None:
+    t = url_state.parse_float(v, MAX_SAMPLING_TEMPERATURE)
+    return t if t is not None and t >= 0 else None
+
+
+def temperature_picker(model) -> float:
+    """The sampling temperature for the Samples and Class × z tabs (1: the prior itself),
+    mirrored in the URL as ?temperature=<t> when it is not 1. A categorical latent has no
+    spread to scale: 1, and no slider."""
+    if not model.continuous_latent:
+        return 1.0
+    if not st.session_state.get("cd_temp_url_done"):
+        st.session_state["cd_temp_url_done"] = True
+        wanted = url_state.read("temperature", _parse_temperature)  # refused: ignored
+        if wanted is not None:
+            st.session_state["cd_temp"] = round(round(wanted / 0.05) * 0.05, 2)
+    t = st.slider(
+        "Temperature",
+        0.0,
+        MAX_SAMPLING_TEMPERATURE,
+        1.0,
+        0.05,
+        key="cd_temp",
+        help="Draw z at t times its distance from the prior's centre. Below 1 the samples "
+        "are more typical of their class and less varied; 0 draws the centre itself, one "
+        "image per label. The Sample accuracy tab measures both at 1, 0.9, 0.8 and 0.7.",
+    )
+    url_state.write({"temperature": None if t == 1.0 else f"{t:g}"})
+    return float(t)
+
+
+def _prior_words(model, t: float) -> str:
+    prior = model.prior_description
+    return prior if t == 1.0 else f"{prior} at temperature {t:g}"
+
+
 def _seed_button(key: str, label: str = "New draw") -> int:
     st.session_state.setdefault(key, 0)
     if st.button(label, key=f"{key}_btn", icon=":material/casino:"):
@@ -119,14 +156,14 @@ def _seed_button(key: str, label: str = "New draw") -> int:
     return int(st.session_state[key])
 
 
-def samples_section(model, names: list[str], label: int) -> None:
+def samples_section(model, names: list[str], label: int, temperature: float = 1.0) -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     with c1:
         n = st.slider("Samples", 4, 64, 16, 4, key="cd_n")
     with c2:
         seed = _seed_button("cd_seed")
-    imgs = ex.conditional_samples(model, label, n, seed)
-    prior = model.prior_description
+    imgs = ex.conditional_samples(model, label, n, seed, temperature)
+    prior = _prior_words(model, temperature)
     png = show_images(
         imgs,
         nrow=min(n, 8),
@@ -143,13 +180,13 @@ def samples_section(model, names: list[str], label: int) -> None:
     )
 
 
-def class_grid_section(model, names: list[str]) -> None:
+def class_grid_section(model, names: list[str], temperature: float = 1.0) -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     with c1:
         n_z = st.slider("Columns (one z each)", 2, 12, 8, key="cd_nz")
     with c2:
         seed = _seed_button("cd_grid_seed")
-    imgs = ex.class_z_grid(model, n_z, seed)
+    imgs = ex.class_z_grid(model, n_z, seed, temperature)
     h = model.image_shape[-1]
     scale = max(1, 48 // h)
     arr = ex.sprite(imgs, n_z, pad=2)
@@ -158,7 +195,8 @@ def class_grid_section(model, names: list[str]) -> None:
     st.image(
         png,
         caption="Each column shares one z across all classes: the z carries the "
-        "style, the label the class.",
+        "style, the label the class."
+        + ("" if temperature == 1.0 else f" Drawn at temperature {temperature:g}."),
     )
     st.download_button(
         "Download PNG",

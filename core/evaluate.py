@@ -26,7 +26,9 @@ Protocol (all on the test split, z = the posterior mean):
   reconstructions of them (``recon_accuracy``); the same read by the second ("sharp")
   judge, fixed before any sample was scored with it (``core.conditional_eval``); class swap
   (an image's code decoded with every other label, judged by the new label) by both
-  judges; and sample variety per class (pairwise distance of samples over real images).
+  judges; sample variety per class (pairwise distance of samples over real images); and
+  both judges' sample accuracy and the variety again at sampling temperatures 1, 0.9, 0.8
+  and 0.7 (``temperature``: z drawn nearer the prior's centre; what that buys and costs).
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ from core import data as datalib
 from core import likelihood
 from core.conditional_eval import (
     SHARP_DESCRIPTION,
+    TRADEOFF_TEMPERATURES,
     class_swap_accuracy,
     get_sharp_judge,
     sample_variety,
+    temperature_tradeoff,
 )
 from core.config import pick_device
 from core.embed import fit_pca, flatten, model_embedding
@@ -89,6 +93,7 @@ def evaluate(
     save: bool = True,
     iwae_k: int = IWAE_K,
     knn_draws: int = KNN_DRAWS,
+    temperatures=TRADEOFF_TEMPERATURES,
 ) -> dict:
     """Score a run directory or checkpoint file on its dataset's test split.
 
@@ -98,6 +103,8 @@ def evaluate(
         save: write the result to the run's cache/evaluation.json (run directories only).
         iwae_k: draws per image of the importance-weighted bound (0: skip the likelihood).
         knn_draws: draws of snakers4's KNN protocol (0: skip it).
+        temperatures: the sampling temperatures of a conditional model's trade-off
+            (``conditional.temperature``; empty: skip it).
     """
     t0 = time.perf_counter()
     device = pick_device(str(device))  # refuses "tpu", "meta" or a GPU that is not here
@@ -227,6 +234,10 @@ def evaluate(
             "swap": class_swap_accuracy(model, test, sharp),
             "swap_moved": class_swap_accuracy(model, test, sharp, move=True),
         }
+        if temperatures:
+            res["conditional"]["temperature"] = temperature_tradeoff(
+                model, test, {"shipped": j, "sharp": sharp}, temperatures, per_class
+            )
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if save and Path(target).is_dir():
         out = Run(Path(target)).cache_dir / "evaluation.json"

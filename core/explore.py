@@ -333,20 +333,23 @@ def table_items(train, train_size: int = 0, seed: int = 0):
 
 # ----------------------------------------------------------------------------- conditional
 @torch.no_grad()
-def conditional_samples(model, label: int, n: int, seed: int = 0) -> torch.Tensor:
-    """n prior samples decoded under one label, (n, C, H, W)."""
+def conditional_samples(
+    model, label: int, n: int, seed: int = 0, temperature: float = 1.0
+) -> torch.Tensor:
+    """n prior samples decoded under one label, drawn at ``temperature``, (n, C, H, W)."""
     _check_conditional(model, label)
-    z = model.prior_z(n, torch.Generator().manual_seed(seed), torch.tensor(label))
+    g = torch.Generator().manual_seed(seed)
+    z = model.prior_z(n, g, torch.tensor(label), temperature)
     return decode_points(model, z.cpu().numpy(), label)
 
 
 @torch.no_grad()
-def class_z_grid(model, n_z: int, seed: int = 0) -> torch.Tensor:
-    """Every label decoded with the same n_z prior draws: row c is label c, column j shares
-    one draw across all rows (one z; under a learned prior per label, one place in each
-    label's Gaussian), (num_classes * n_z, C, H, W), row-major."""
+def class_z_grid(model, n_z: int, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
+    """Every label decoded with the same n_z prior draws (at ``temperature``): row c is
+    label c, column j shares one draw across all rows (one z; under a learned prior per
+    label, one place in each label's Gaussian), (num_classes * n_z, C, H, W), row-major."""
     _check_conditional(model, 0)
-    z = model.prior_z(n_z, torch.Generator().manual_seed(seed), torch.tensor(0))
+    z = model.prior_z(n_z, torch.Generator().manual_seed(seed), torch.tensor(0), temperature)
     k = model.num_classes
     zz = torch.cat([model.carry_z(z, 0, c) for c in range(k)]).cpu().numpy()  # row-major
     y = np.repeat(np.arange(k), n_z)

@@ -219,14 +219,21 @@ def get_judge(train, cache_dir: Path | None, device="cpu") -> Judge:
 
 @torch.no_grad()
 def conditional_sample_accuracy(
-    model, judge: Judge, num_classes: int, per_class: int = 1000, seed: int = 0
+    model,
+    judge: Judge,
+    num_classes: int,
+    per_class: int = 1000,
+    seed: int = 0,
+    temperature: float = 1.0,
 ) -> dict:
-    """Draw ``per_class`` samples for each label (z from the model's prior for that label)
-    and report the share the judge assigns to the asked label, overall and per class.
-    With 1,000 a class the overall share is known to about +-0.003 (one standard error)."""
+    """Draw ``per_class`` samples for each label (z from the model's prior for that label,
+    at ``temperature``) and report the share the judge assigns to the asked label, overall
+    and per class. With 1,000 a class the overall share is known to about +-0.003 (one
+    standard error)."""
     g = torch.Generator().manual_seed(seed)
     per = []
     for c in range(num_classes):
-        imgs = model.sample(per_class, torch.full((per_class,), c), generator=g).cpu()
+        y = torch.full((per_class,), c)
+        imgs = model.sample(per_class, y, generator=g, temperature=temperature).cpu()
         per.append(float((judge.predict(imgs) == c).float().mean()))
     return {"accuracy": float(np.mean(per)), "per_class": per, "samples_per_class": per_class}

@@ -12,7 +12,7 @@ from app.text import md_escape
 from core.runs import CheckpointError
 
 run = require_run()
-reset_on_run_change(run, "cd_", ("class",))
+reset_on_run_change(run, "cd_", ("class", "temperature"))
 try:
     model, ckpt = get_model(run)
 except CheckpointError as e:  # a damaged or foreign checkpoint: one sentence, no traceback
@@ -34,12 +34,16 @@ explain(
     "preset) draws each label's *z* from that label's own Gaussian; a column of the grid is "
     "then the same place in each label's Gaussian."
 )
-label = ui.class_picker(names)
+pick_class, pick_t = st.columns(2)
+with pick_class:
+    label = ui.class_picker(names)
+with pick_t:
+    temperature = ui.temperature_picker(model)
 samples, grid, swap, acc = st.tabs(["Samples", "Class × z grid", "Class swap", "Sample accuracy"])
 with samples:
-    ui.samples_section(model, names, label)
+    ui.samples_section(model, names, label, temperature)
 with grid:
-    ui.class_grid_section(model, names)
+    ui.class_grid_section(model, names, temperature)
 with swap:
     ui.class_swap_section(model, test, names, label)
 with acc:

@@ -182,6 +182,27 @@ def test_shapes_and_declared_capabilities(name, cond, digits):
     assert m.latent_description and m.prior_description
 
 
+@pytest.mark.parametrize("name, cond", VARIANTS, ids=IDS)
+def test_every_prior_takes_a_temperature(name, cond):
+    """``prior_z`` at temperature t moves each draw t of the way from the prior's centre
+    (t = 0: the centre, the same for every draw); a categorical latent refuses t != 1."""
+    m = tiny(name, cond)
+    y = torch.tensor(4) if m.conditional else None
+
+    def draws(t):
+        return m.prior_z(6, torch.Generator().manual_seed(1), y, temperature=t)
+
+    if not m.continuous_latent:
+        assert draws(1.0).shape == (6, m.latent_dim)
+        with pytest.raises(ValueError, match="no spread to scale"):
+            draws(0.5)
+        return
+    centre, one, half = draws(0.0), draws(1.0), draws(0.5)
+    assert torch.allclose(centre, centre[:1].expand(6, -1))
+    assert not torch.allclose(one, centre)
+    torch.testing.assert_close(half - centre, 0.5 * (one - centre))
+
+
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_trainer_needs_no_family_specific_code(name, tmp_path):
     """One epoch of the real trainer for every family; the post-training hook has run on

@@ -20,9 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
 
 
-def open_conditional(run_id: str) -> AppTest:
+def open_conditional(run_id: str, query: dict | None = None) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=180)
     at.session_state["run_id"] = run_id
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
     at.run()
     at.switch_page("../pages/conditional.py")
     at.run()
@@ -89,7 +91,7 @@ def test_a_plain_run_opens_a_pretrained_conditional_model_in_one_click(
 def test_digits_accuracy_chart_names_every_class(runs_env, zoo_conditional):
     run = digits_one(zoo_conditional)
     at = open_conditional(run.id)
-    accuracy, variety = at.get("plotly_chart")
+    accuracy, variety, _temperature = at.get("plotly_chart")
     digits = [str(k) for k in range(10)]
     for chart in (accuracy, variety):
         layout = json.loads(chart.proto.spec)["layout"]
@@ -160,3 +162,61 @@ def test_the_swap_and_variety_figures_and_the_keep_the_code_toggle(runs_env, zoo
     kept = swap_urls(at)
     assert len(kept) == 10 and kept[0] == moved[0]  # its own label: the same code
     assert kept[1:] != moved[1:]
+
+
+def sample_urls(at) -> list[str]:
+    """The Samples tab's picture (its caption names the prior it drew from)."""
+    return [i.url for img in at.get("image") for i in img.proto.imgs if "draws of z" in i.caption]
+
+
+def sample_caption(at) -> str:
+    return next(
+        i.caption for img in at.get("image") for i in img.proto.imgs if "draws of z" in i.caption
+    )
+
+
+def test_the_temperature_slider_draws_nearer_the_centre_and_is_in_the_link(
+    runs_env, zoo_conditional
+):
+    run = digits_one(zoo_conditional)
+    at = open_conditional(run.id)
+    assert at.slider(key="cd_temp").value == 1.0
+    assert "temperature" not in at.query_params
+    at1 = sample_urls(at)
+    assert "at temperature" not in sample_caption(at)
+    at.slider(key="cd_temp").set_value(0.5).run()
+    assert not at.exception
+    assert at.query_params["temperature"] == "0.5"
+    assert sample_urls(at) != at1
+    assert "label's learned prior at temperature 0.5" in sample_caption(at)
+    grid = next(
+        i.caption for img in at.get("image") for i in img.proto.imgs if "one z" in i.caption
+    )
+    assert grid.endswith("Drawn at temperature 0.5.")
+    # a shared link opens at its temperature
+    again = open_conditional(run.id, {"temperature": "0.5"})
+    assert again.slider(key="cd_temp").value == 0.5
+    assert sample_urls(again) == sample_urls(at)
+
+
+@pytest.mark.parametrize("hostile", ["nan", "5", "-1", "0x1", "1e400", "½", "0.5" * 100])
+def test_a_hostile_temperature_in_the_link_is_ignored(runs_env, zoo_conditional, hostile):
+    at = open_conditional(digits_one(zoo_conditional).id, {"temperature": hostile})
+    assert at.slider(key="cd_temp").value == 1.0
+    assert "at temperature" not in sample_caption(at)
+
+
+def test_the_temperature_tradeoff_shows_the_evaluations_figures(runs_env, zoo_conditional):
+    """The Sample accuracy tab's temperature chart and table hold the evaluation's rows:
+    both judges' accuracy and the variety at each temperature, t = 1 first."""
+    run = digits_one(zoo_conditional)
+    rows = run.evaluation()["conditional"]["temperature"]
+    assert [r["temperature"] for r in rows] == [1.0, 0.9, 0.8, 0.7]
+    at = open_conditional(run.id)
+    chart = json.loads(at.get("plotly_chart")[2].proto.spec)
+    lines = {d["name"]: d["y"] for d in chart["data"]}
+    assert lines["samples as asked · sharp judge"] == [r["accuracy"]["sharp"] for r in rows]
+    assert lines["variety, lowest label"] == [r["variety_lowest"] for r in rows]
+    (table,) = (d.value for d in at.dataframe)
+    assert list(table["temperature"]) == ["1", "0.9", "0.8", "0.7"]
+    assert list(table["shipped judge"]) == [f"{r['accuracy']['shipped']:.1%}" for r in rows]

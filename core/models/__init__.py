@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 from core.models.ae import AE, AEConfig
 from core.models.autodecoder import AutoDecoder, AutoDecoderConfig
 from core.models.base import (
+    MAX_SAMPLING_TEMPERATURE,
     CategoricalPosterior,
     ConfigError,
     GaussianPosterior,
@@ -33,6 +34,7 @@ from core.models.base import (
     Output,
     PointPosterior,
     Posterior,
+    check_temperature,
 )
 from core.models.gumbel import GumbelConfig, GumbelVAE
 from core.models.vae import VAE, VAEConfig
@@ -309,6 +311,7 @@ def state_shapes(name: str, config: ModelConfig) -> dict[str, tuple[int, ...]]:
 __all__ = [
     "CONDITIONAL",
     "FAMILIES",
+    "MAX_SAMPLING_TEMPERATURE",
     "MODELS",
     "FamilySpec",
     "Knob",
@@ -321,6 +324,7 @@ __all__ = [
     "PointPosterior",
     "Posterior",
     "build_model",
+    "check_temperature",
     "config_class",
     "model_class",
     "count_parameters",

@@ -50,6 +50,5 @@ class AE(LatentModel):
         """Fit the sampling Gaussian to the codes of the training images."""
         self.fit_prior(self._codes(images, labels))
 
-    def prior_z(self, n, generator=None, y=None):
-        eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return self.code_mean + eps * self.code_std
+    def prior_z(self, n, generator=None, y=None, temperature=1.0):
+        return self.code_mean + self.noise(n, generator, temperature) * self.code_std

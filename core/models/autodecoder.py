@@ -190,7 +190,6 @@ class AutoDecoder(LatentModel):
         """There is no encoder: ``place`` with the configured steps and rate."""
         return self.place(x, y)
 
-    def prior_z(self, n, generator=None, y=None):
+    def prior_z(self, n, generator=None, y=None, temperature=1.0):
         w = self.table.weight.detach()
-        eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return w.mean(0) + eps * w.std(0)
+        return w.mean(0) + self.noise(n, generator, temperature) * w.std(0)

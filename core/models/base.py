@@ -58,6 +58,32 @@ class Output:
     posterior: Posterior | None = None
 
 
+MAX_SAMPLING_TEMPERATURE = 2.0
+
+
+def check_temperature(temperature, model=None) -> float:
+    """A sampling temperature as a float in [0, ``MAX_SAMPLING_TEMPERATURE``], or one
+    sentence that says what is wrong. A model whose latent is not a real vector
+    (categorical one-hots) has no spread to scale, so only 1 is accepted for it."""
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"The sampling temperature must be a number, not {str(temperature)[:40]!r}."
+        ) from None
+    if not (0.0 <= t <= MAX_SAMPLING_TEMPERATURE):  # also refuses NaN
+        raise ValueError(
+            "The sampling temperature must lie between 0 and "
+            f"{MAX_SAMPLING_TEMPERATURE:g} (1 draws from the prior itself); got {t:g}."
+        )
+    if t != 1.0 and model is not None and not model.continuous_latent:
+        raise ValueError(
+            f"A {model.family} model's latent is categorical, so there is no spread to "
+            "scale: sample it at temperature 1."
+        )
+    return t
+
+
 class LatentModel(nn.Module):
     """Base of every family: the contract the rest of the lab relies on.
 
@@ -209,10 +235,24 @@ class LatentModel(nn.Module):
         n: int,
         generator: torch.Generator | None = None,
         y: torch.Tensor | None = None,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
         """n draws from the prior over z, (n, latent_dim), on the model's device. ``y`` (one
-        label or n) matters only to a model whose prior depends on the label."""
-        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        label or n) matters only to a model whose prior depends on the label.
+        ``temperature`` t scales each draw's distance from the prior's centre (here N(0,
+        t^2 I)); t = 0 draws the centre itself. See ``noise``."""
+        return self.noise(n, generator, temperature)
+
+    def noise(
+        self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """t * N(0, I) draws (n, latent_dim) on the model's device: what a family with a
+        Gaussian prior scales and shifts. Sampling at t < 1 (the "temperature" of Kingma
+        and Dhariwal's Glow, the truncation of Brock et al.'s BigGAN) trades variety for
+        typical images; ``core.conditional_eval.temperature_tradeoff`` measures both."""
+        t = check_temperature(temperature, self)
+        eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return eps if t == 1.0 else eps * t
 
     def carry_z(self, z: torch.Tensor, y_from, y_to) -> torch.Tensor:
         """The code under label ``y_to`` that stands where ``z`` stands under ``y_from``
@@ -221,12 +261,17 @@ class LatentModel(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        n: int,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
-        """n images from the prior [conditioned on labels y (n,) or one label]."""
+        """n images from the prior [conditioned on labels y (n,) or one label], drawn at
+        ``temperature`` (1: the prior itself)."""
         if not self.can_sample:
             raise ValueError(f"A {self.family} model cannot draw new images.")
-        return self.decode(self.prior_z(n, generator, y), y)
+        return self.decode(self.prior_z(n, generator, y, temperature), y)
 
     @torch.no_grad()
     def _codes(self, images: torch.Tensor, labels=None, batch: int = 4096) -> torch.Tensor:

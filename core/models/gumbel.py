@@ -27,6 +27,7 @@ from core.models.base import (
     ModelConfig,
     check_float,
     check_int,
+    check_temperature,
     setting,
 )
 
@@ -136,7 +137,8 @@ class GumbelVAE(LatentModel):
         logits = logits.view(x.shape[0], *self.latent_shape)  # (B, N, K)
         return CategoricalPosterior.of(logits, float(self.tau), self.config.hard)
 
-    def prior_z(self, n, generator=None, y=None):
+    def prior_z(self, n, generator=None, y=None, temperature=1.0):
+        check_temperature(temperature, self)  # categorical: only 1
         nv, k = self.latent_shape
         cats = torch.randint(0, k, (n, nv), generator=generator)
         return F.one_hot(cats, k).float().flatten(1).to(self.device)

@@ -93,10 +93,11 @@ class VAE(LatentModel):
     def prior_description(self) -> str:
         return "label's learned prior" if self.config.class_prior else "prior N(0, I)"
 
-    def prior_z(self, n, generator=None, y=None):
+    def prior_z(self, n, generator=None, y=None, temperature=1.0):
         """n draws from the prior: N(0, I), or with a class prior p(z|y) for labels y (one
-        label or n of them), or without labels the mixture of the class priors."""
-        eps = super().prior_z(n, generator)  # N(0, I)
+        label or n of them), or without labels the mixture of the class priors; at
+        ``temperature`` t each draw's distance from its Gaussian's mean is scaled by t."""
+        eps = self.noise(n, generator, temperature)  # N(0, t^2 I)
         if not self.config.class_prior:
             return eps
         if y is None:  # the marginal: a uniformly drawn label, then its Gaussian
