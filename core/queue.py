@@ -27,7 +27,7 @@ Settings (environment variables beat the ``[queue]`` table of the TOML file name
 cores, one thread each avoids the 10-30x slow-down of oversubscribed cores) and
 ``LATENTLAB_TRAIN_NICE`` / ``train_nice`` (default 10, 0 to 19: the local trainer's ``nice``,
 so that the pages the server draws go first when training fills the cores; an idle core still
-goes to training whole; a Ray worker is not niced).
+goes to training whole; a Ray task's trainer takes the same ``nice`` on its node).
 """
 
 from __future__ import annotations
@@ -321,6 +321,13 @@ def wait_for_slot(run: Run, s: Settings, poll: float = POLL) -> int:
         time.sleep(poll)
 
 
+def lower_priority(nice: int) -> None:
+    """Run this process at ``nice`` at least, below the server's pages (never raised: a
+    process already lower stays there)."""
+    with contextlib.suppress(OSError, ValueError):
+        os.nice(max(0, int(nice) - os.nice(0)))
+
+
 def _run_dir(argv: list[str]) -> Path | None:
     for flag in ("--run-dir", "--resume"):
         if flag in argv[:-1]:
@@ -346,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if where is not None:  # a Ray cluster trains it; Ray's scheduler keeps the line
+        lower_priority(s.nice)  # a launcher (a Ray driver) waits: the pages go first
         return ray_engine.run(run, argv, s, where)
 
     def on_term(signum, frame):
@@ -363,8 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, old)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(s.threads)
-    with contextlib.suppress(OSError):  # lower priority than the server's pages (never raised)
-        os.nice(max(0, s.nice - os.nice(0)))
+    lower_priority(s.nice)
     from core.train import main as train_main  # torch, only once a slot is held
 
     return train_main(argv)

@@ -40,7 +40,16 @@ import socket
 import threading
 from pathlib import Path
 
-from core.queue import POLL, QueueConfigError, Settings, file_table, size_text
+from core.queue import (
+    ENV_NICE,
+    NICE,
+    POLL,
+    QueueConfigError,
+    Settings,
+    file_table,
+    lower_priority,
+    size_text,
+)
 from core.runs import FINISHED, Run
 from core.store import lock as locks
 
@@ -78,9 +87,10 @@ def _need_text(cpus: int, gpus: int, memory: int | None) -> str:
     return ", ".join(parts)
 
 
-def _worker_env(threads: int) -> dict:
+def _worker_env(threads: int, nice: int = NICE) -> dict:
     """The settings a trainer on a Ray node must see as the launcher does: the lab's own
-    variables, the data folder as an absolute path (the same on shared storage), threads."""
+    variables, the data folder as an absolute path (the same on shared storage), threads,
+    and the trainer's ``nice`` (``train_on_worker`` applies it)."""
     from core.data.registry import default_data_dir
 
     skip = (locks.FD_ENV, locks.DELEGATE_ENV, ENV_ADDRESS)
@@ -88,6 +98,7 @@ def _worker_env(threads: int) -> dict:
     env["LATENTLAB_DATA_DIR"] = str(default_data_dir().resolve())
     env["LATENTLAB_PRECOMPUTE_VIEWS"] = "0"  # the launcher starts them (a worker's child dies)
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    env[ENV_NICE] = str(nice)
     return env
 
 
@@ -96,6 +107,9 @@ def train_on_worker(argv: list[str], run_dir: str, env: dict, token: str) -> int
     launcher holds (``token``). Runs in a fresh worker process (``max_calls=1``)."""
     os.environ.update(env)
     os.environ[locks.DELEGATE_ENV] = token
+    # below the pages of a server on the same node, as the local queue's trainers are (Ray
+    # starts workers at 15 unless RAY_worker_niceness says less; a fresh worker each task)
+    lower_priority(int(env.get(ENV_NICE, NICE)))
     run = Run(Path(run_dir))
     node = socket.gethostname()
     if not run.cancel_flag.exists():
@@ -201,7 +215,7 @@ def _submit_and_wait(ray, rayerr, run, argv, s, need, token, stop) -> int:
     # written before the task exists: once it does, only the task writes status.json
     run.set_status("queued", phase="waiting", engine="ray",
                    message=f"Ray's scheduler starts it when a node has {wanted} free")  # fmt: skip
-    ref = task.remote(argv, str(run.path.resolve()), _worker_env(s.threads), token)
+    ref = task.remote(argv, str(run.path.resolve()), _worker_env(s.threads, s.nice), token)
     asked = False
     while not ray.wait([ref], timeout=POLL)[0]:
         if not asked and (stop.is_set() or run.cancel_flag.exists()):

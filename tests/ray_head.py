@@ -35,13 +35,16 @@ def _stop(temp: str) -> None:
 
 
 @contextlib.contextmanager
-def local_ray_head(cpus: int = 1):
+def local_ray_head(cpus: int = 1, worker_niceness: int | None = None):
     """Start a Ray head with ``cpus`` CPUs for 127.0.0.1 (Ray's own command line, run by this
     Python); yields its address (host:port), then ends its processes and removes its
-    folder, also when it failed to start."""
+    folder, also when it failed to start. ``worker_niceness``: the ``nice`` Ray starts its
+    workers at (Ray's default: 15)."""
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are capped
     port = free_port()
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    if worker_niceness is not None:
+        env["RAY_worker_niceness"] = str(worker_niceness)
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", f"--port={port}",
            "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--include-dashboard=false",
            "--disable-usage-stats", f"--temp-dir={temp}"]  # fmt: skip

@@ -26,8 +26,9 @@ ray = pytest.importorskip("ray", reason="Ray is the optional extra (requirements
 
 @pytest.fixture(scope="module")
 def ray_head():
-    """A real Ray head on loopback with one CPU (so a second run waits in Ray's queue)."""
-    with local_ray_head(cpus=1) as address:
+    """A real Ray head on loopback with one CPU (so a second run waits in Ray's queue),
+    whose workers start at nice 0 (Ray's default is 15), so the trainer's own shows."""
+    with local_ray_head(cpus=1, worker_niceness=0) as address:
         yield address
 
 
@@ -120,8 +121,10 @@ def test_rays_queue_cancel_while_waiting_and_while_training(on_ray, paused, monk
     a = jobs.start(DIGITS, ARGS, "a", root=on_ray)
     worker = paused_pid(mark)  # a's trainer: a Ray worker process, holding the only CPU
     assert psutil.Process(worker).cmdline()[0].startswith("ray::")
+    assert psutil.Process(worker).nice() == max(10, os.nice(0))  # the lab's, below pages
     launcher = locks.trainer_process(a.path)
     assert launcher is not None and launcher.pid != worker  # only the launcher is signalled
+    assert launcher.nice() == max(10, os.nice(0))  # a waiting Ray driver: below the pages
     b = jobs.start(DIGITS, ARGS, "b", root=on_ray)
 
     def waiting_text():
