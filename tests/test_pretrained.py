@@ -70,7 +70,8 @@ def test_card_numbers_are_reproduced(entry):
         pytest.skip(f"{card['dataset']} is not available here")
     # the card's seed protocols (likelihood bounds, snakers4's KNN draws) cost minutes over
     # the zoo: test_likelihood.py and test_metrics.py check their computation instead
-    got = evaluate(entry, save=False, iwae_k=0, knn_draws=0)
+    # and of the temperature trade-off, one point: 0.8
+    got = evaluate(entry, save=False, iwae_k=0, knn_draws=0, temperatures=(0.8,))
     want = card["metrics"]
     for k, v in want["loss"].items():
         assert got["loss"][k] == pytest.approx(v, abs=2e-3 * max(1, abs(v))), k
@@ -80,6 +81,12 @@ def test_card_numbers_are_reproduced(entry):
     if "conditional" in want:
         for k in ("sample_accuracy", "recon_accuracy", "judge_test_accuracy"):
             assert got["conditional"][k] == pytest.approx(want["conditional"][k], abs=0.02), k
+        if want["conditional"].get("temperature"):
+            (row,) = got["conditional"]["temperature"]
+            card = next(r for r in want["conditional"]["temperature"] if r["temperature"] == 0.8)
+            for judge, acc in card["accuracy"].items():
+                assert row["accuracy"][judge] == pytest.approx(acc, abs=0.02), judge
+            assert row["variety"] == pytest.approx(card["variety"], abs=0.005)
 
 
 def test_fashion_mnist_judge_is_shipped():
