@@ -156,7 +156,25 @@ def _seed_button(key: str, label: str = "New draw") -> int:
     return int(st.session_state[key])
 
 
-def samples_section(model, names: list[str], label: int, temperature: float = 1.0) -> None:
+def measured_at(tradeoff: list[dict] | None, temperature: float, label: int) -> str | None:
+    """What the evaluation measured at this temperature, for this label, in one line (None
+    where it was not measured there)."""
+    row = next((r for r in tradeoff or [] if abs(r["temperature"] - temperature) < 1e-9), None)
+    if row is None:
+        return None
+    read = " and ".join(
+        f"the {name} judge {per[label]:.0%}" for name, per in row["per_class"].items()
+    )
+    return (
+        f"Measured at temperature {temperature:g} for this label (1,000 samples): {read} read "
+        f"as asked; variety {row['variety_per_class'][label]:.0%} of real images'. The "
+        "Sample accuracy tab has every label and temperature."
+    )
+
+
+def samples_section(
+    model, names: list[str], label: int, temperature: float = 1.0, tradeoff=None
+) -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     with c1:
         n = st.slider("Samples", 4, 64, 16, 4, key="cd_n")
@@ -178,6 +196,9 @@ def samples_section(model, names: list[str], label: int, temperature: float = 1.
         key="cd_dl_samples",
         on_click="ignore",
     )
+    said = measured_at(tradeoff, temperature, label)
+    if said:
+        st.caption(said)
 
 
 def class_grid_section(model, names: list[str], temperature: float = 1.0) -> None:

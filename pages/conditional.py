@@ -41,7 +41,8 @@ with pick_t:
     temperature = ui.temperature_picker(model)
 samples, grid, swap, acc = st.tabs(["Samples", "Class × z grid", "Class swap", "Sample accuracy"])
 with samples:
-    ui.samples_section(model, names, label, temperature)
+    tradeoff = ((run.evaluation() or {}).get("conditional") or {}).get("temperature")
+    ui.samples_section(model, names, label, temperature, tradeoff)
 with grid:
     ui.class_grid_section(model, names, temperature)
 with swap:

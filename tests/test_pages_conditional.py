@@ -193,6 +193,14 @@ def test_the_temperature_slider_draws_nearer_the_centre_and_is_in_the_link(
         i.caption for img in at.get("image") for i in img.proto.imgs if "one z" in i.caption
     )
     assert grid.endswith("Drawn at temperature 0.5.")
+    assert not any("Measured at temperature" in c.value for c in at.caption)  # not at 0.5
+    at.slider(key="cd_temp").set_value(0.9).run()
+    row = next(r for r in run.evaluation()["conditional"]["temperature"] if r["temperature"] == 0.9)
+    label = at.selectbox(key="cd_class").value
+    said = next(c.value for c in at.caption if "Measured at temperature" in c.value)
+    assert f"the sharp judge {row['per_class']['sharp'][label]:.0%}" in said
+    assert f"variety {row['variety_per_class'][label]:.0%}" in said
+    at.slider(key="cd_temp").set_value(0.5).run()
     # a shared link opens at its temperature
     again = open_conditional(run.id, {"temperature": "0.5"})
     assert again.slider(key="cd_temp").value == 0.5
