@@ -1,0 +1,95 @@
+"""A third judge of conditional samples, to tell the blur's effect apart from the network's:
+the shipped judge's network and schedule (``core.metrics.train_judge``), trained on the sharp
+real training images only. Its recipe was fixed on 2026-12-04 after the sharp judge had
+scored the shipped conv CVAE, and before it scored any sample itself. It is not part of
+``core.evaluate``: REPRODUCTION.md ("A third judge") reports what this prints.
+
+    python -m bench.control_judge [RUN_OR_ENTRY ...]   # default: pretrained/fmnist-conv-cvae-l10
+
+About 10 minutes on two CPU cores the first time (the judge is then cached in the data
+folder's judges/), then about a minute a model. For each run it prints the judge's
+accuracy on the real test images, on the model's reconstructions of them (each with its own
+label), on 1,000 prior samples a label and on the class swap (100 test images a label), overall
+and per class, as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from core import data as datalib
+from core.conditional_eval import class_swap_accuracy
+from core.metrics import Judge, conditional_sample_accuracy, judge_file_name, load_or_train
+from core.metrics import train_judge as _train
+from core.runs import load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = [ROOT / "pretrained" / "fmnist-conv-cvae-l10"]
+RECIPE = "control: shipped judge's network and schedule, sharp images only, seed 0"
+
+
+def control_judge(train, cache: Path) -> Judge:
+    return load_or_train(
+        judge_file_name(train, RECIPE, "control"),
+        lambda: Judge(train.image_shape, train.num_classes),
+        lambda: _train(train, blur=False),
+        cache,
+    )
+
+
+def per_class_accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor, k: int):
+    pred = judge.predict(images)
+    per = [float((pred[labels == c] == c).float().mean()) for c in range(k)]
+    return round(float((pred == labels).float().mean()), 4), [round(v, 3) for v in per]
+
+
+@torch.no_grad()
+def score(target: Path, judge: Judge, test) -> dict:
+    ckpt = target / "checkpoint.pt" if target.is_dir() else target
+    model, _ = load_model(ckpt)
+    model.eval()
+    k = model.num_classes
+    recon = torch.cat(
+        [
+            model.reconstruct(test.images[i : i + 1000], test.labels[i : i + 1000])
+            for i in range(0, len(test), 1000)
+        ]
+    )
+    samples = conditional_sample_accuracy(model, judge, k, 1000)
+    swap = class_swap_accuracy(model, test, judge)
+    recon_acc, recon_per = per_class_accuracy(judge, recon, test.labels, k)
+    return {
+        "run": str(target),
+        "samples": round(samples["accuracy"], 4),
+        "samples_per_class": [round(v, 3) for v in samples["per_class"]],
+        "swap": swap["accuracy"],
+        "swap_per_class": swap["per_class"],
+        "reconstructions": recon_acc,
+        "reconstructions_per_class": recon_per,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="*", type=Path, default=DEFAULT)
+    a = p.parse_args(argv)
+    train = datalib.load("fashion-mnist", "train")
+    test = datalib.load("fashion-mnist", "test")
+    t0 = time.perf_counter()
+    judge = control_judge(train, datalib.default_data_dir() / "judges")
+    real, real_per = per_class_accuracy(judge, test.images, test.labels, test.num_classes)
+    print(json.dumps({"judge": RECIPE, "real_test": real, "real_per_class": real_per,
+                      "seconds": round(time.perf_counter() - t0, 1)}))  # fmt: skip
+    for target in a.runs:
+        print(json.dumps(score(target, judge, test)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
