@@ -123,18 +123,19 @@ def temperature_picker(model) -> float:
     mirrored in the URL as ?temperature=<t> when it is not 1. A categorical latent has no
     spread to scale: 1, and no slider."""
     if not model.continuous_latent:
+        url_state.forget("temperature")
         return 1.0
     if not st.session_state.get("cd_temp_url_done"):
         st.session_state["cd_temp_url_done"] = True
         wanted = url_state.read("temperature", _parse_temperature)  # refused: ignored
         if wanted is not None:
             st.session_state["cd_temp"] = round(round(wanted / 0.05) * 0.05, 2)
+    st.session_state.setdefault("cd_temp", 1.0)
     t = st.slider(
         "Temperature",
-        0.0,
-        MAX_SAMPLING_TEMPERATURE,
-        1.0,
-        0.05,
+        min_value=0.0,
+        max_value=MAX_SAMPLING_TEMPERATURE,
+        step=0.05,
         key="cd_temp",
         help="Draw z at t times its distance from the prior's centre. Below 1 the samples "
         "are more typical of their class and less varied; 0 draws the centre itself, one "
@@ -166,14 +167,14 @@ def measured_at(tradeoff: list[dict] | None, temperature: float, label: int) -> 
         f"the {name} judge {per[label]:.0%}" for name, per in row["per_class"].items()
     )
     return (
-        f"Measured at temperature {temperature:g} for this label (1,000 samples): {read} read "
-        f"as asked; variety {row['variety_per_class'][label]:.0%} of real images'. The "
-        "Sample accuracy tab has every label and temperature."
+        f"Measured at temperature {temperature:g} for this label: {read} read as asked; "
+        f"variety {row['variety_per_class'][label]:.0%} of real images'. The Sample accuracy "
+        "tab has every label and temperature."
     )
 
 
 def samples_section(
-    model, names: list[str], label: int, temperature: float = 1.0, tradeoff=None
+    run: Run, model, names: list[str], label: int, temperature: float = 1.0
 ) -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     with c1:
@@ -196,6 +197,7 @@ def samples_section(
         key="cd_dl_samples",
         on_click="ignore",
     )
+    tradeoff = ((run.evaluation() or {}).get("conditional") or {}).get("temperature")
     said = measured_at(tradeoff, temperature, label)
     if said:
         st.caption(said)

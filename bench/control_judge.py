@@ -52,7 +52,10 @@ def per_class_accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor,
 @torch.no_grad()
 def score(target: Path, judge: Judge, test) -> dict:
     ckpt = target / "checkpoint.pt" if target.is_dir() else target
-    model, _ = load_model(ckpt)
+    model, meta = load_model(ckpt)
+    name = meta.get("dataset", {}).get("name") or meta.get("train_config", {}).get("dataset")
+    if name != "fashion-mnist" or not model.conditional:
+        raise SystemExit(f"{target}: this bench scores conditional Fashion-MNIST runs only.")
     model.eval()
     k = model.num_classes
     recon = torch.cat(

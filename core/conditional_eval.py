@@ -192,26 +192,38 @@ def temperature_tradeoff(
     per_class: int = 1000,
     variety_per_class: int = 200,
     seed: int = 0,
+    at_one: dict | None = None,
 ) -> list[dict] | None:
     """What sampling nearer the prior's centre buys and costs: at each temperature t, the
     share of samples each judge reads as the asked label (``per_class`` a label, the same
     draws as ``conditional_sample_accuracy``) and the variety (``sample_variety``). At t = 1
     both equal the main figures. None for a model whose latent is categorical (no spread to
     scale). A t at which the samples are read better but whose variety falls under what the
-    real images have is a trade, not a better model: read the two together."""
+    real images have is a trade, not a better model: read the two together.
+
+    ``at_one``: the figures at t = 1 already measured with these draws (each judge's
+    ``sample_accuracy`` and ``per_class``, and ``variety`` from ``sample_variety``), taken
+    as the t = 1 row instead of drawing them again (``core.evaluate`` passes its own)."""
     _need_conditional(model)
     if not model.continuous_latent:
         return None
     model.eval()
     rows = []
     for t in temperatures:
-        acc = {
-            name: conditional_sample_accuracy(
-                model, j, model.num_classes, per_class, seed, temperature=t
-            )
-            for name, j in judges.items()
-        }
-        var = sample_variety(model, test, variety_per_class, seed, temperature=t)
+        if t == 1.0 and at_one is not None:
+            acc = {
+                n: {"accuracy": at_one[n]["sample_accuracy"], "per_class": at_one[n]["per_class"]}
+                for n in judges
+            }
+            var = at_one["variety"]
+        else:
+            acc = {
+                name: conditional_sample_accuracy(
+                    model, j, model.num_classes, per_class, seed, temperature=t
+                )
+                for name, j in judges.items()
+            }
+            var = sample_variety(model, test, variety_per_class, seed, temperature=t)
         rows.append(
             {
                 "temperature": float(t),

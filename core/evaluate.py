@@ -235,9 +235,11 @@ def evaluate(
             "swap_moved": class_swap_accuracy(model, test, sharp, move=True),
         }
         if temperatures:
+            c = res["conditional"]
             res["conditional"]["temperature"] = temperature_tradeoff(
-                model, test, {"shipped": j, "sharp": sharp}, temperatures, per_class
-            )
+                model, test, {"shipped": j, "sharp": sharp}, temperatures, per_class,
+                at_one={"shipped": c, "sharp": c["sharp"], "variety": c["variety"]},
+            )  # fmt: skip
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if save and Path(target).is_dir():
         out = Run(Path(target)).cache_dir / "evaluation.json"

@@ -27,7 +27,8 @@ Settings (environment variables beat the ``[queue]`` table of the TOML file name
 cores, one thread each avoids the 10-30x slow-down of oversubscribed cores) and
 ``LATENTLAB_TRAIN_NICE`` / ``train_nice`` (default 10, 0 to 19: the local trainer's ``nice``,
 so that the pages the server draws go first when training fills the cores; an idle core still
-goes to training whole; a Ray task's trainer takes the same ``nice`` on its node).
+goes to training whole; a Ray run's launcher takes it too, and its task's trainer runs at
+least this low on its node: Ray starts workers at 15 unless ``RAY_worker_niceness`` says less).
 """
 
 from __future__ import annotations

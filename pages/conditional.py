@@ -41,8 +41,7 @@ with pick_t:
     temperature = ui.temperature_picker(model)
 samples, grid, swap, acc = st.tabs(["Samples", "Class × z grid", "Class swap", "Sample accuracy"])
 with samples:
-    tradeoff = ((run.evaluation() or {}).get("conditional") or {}).get("temperature")
-    ui.samples_section(model, names, label, temperature, tradeoff)
+    ui.samples_section(run, model, names, label, temperature)
 with grid:
     ui.class_grid_section(model, names, temperature)
 with swap:

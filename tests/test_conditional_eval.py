@@ -160,3 +160,15 @@ def test_the_tradeoff_at_one_is_the_main_figures_and_lower_is_read_better(digits
     assert rows[0]["variety"] == sample_variety(model, test)["ratio"]
     assert rows[1]["accuracy"]["sharp"] > rows[0]["accuracy"]["sharp"]
     assert rows[1]["variety"] < rows[0]["variety"] and len(rows[1]["variety_per_class"]) == 10
+
+
+def test_the_tradeoff_takes_the_figures_at_one_it_is_given(digits, sharp):
+    """core.evaluate hands over its own t = 1 figures instead of drawing them again."""
+    model = load_model(ROOT / "pretrained" / "digits-cvae-l8" / "checkpoint.pt")[0].eval()
+    given = {
+        "sharp": {"sample_accuracy": 0.5, "per_class": [0.5] * 10},
+        "variety": {"ratio": 0.25, "lowest": 0.125, "per_class": [0.25] * 10},
+    }
+    (row,) = temperature_tradeoff(model, digits[1], {"sharp": sharp[0]}, (1.0,), at_one=given)
+    assert row["accuracy"] == {"sharp": 0.5} and row["per_class"] == {"sharp": [0.5] * 10}
+    assert (row["variety"], row["variety_lowest"]) == (0.25, 0.125)

@@ -197,10 +197,15 @@ def test_every_prior_takes_a_temperature(name, cond):
         with pytest.raises(ValueError, match="no spread to scale"):
             draws(0.5)
         return
+    if hasattr(m, "fit_prior"):  # a Gaussian fitted to codes: one off the origin
+        m.fit_prior(torch.randn(200, m.latent_dim, generator=torch.Generator().manual_seed(2)) + 3)
     centre, one, half = draws(0.0), draws(1.0), draws(0.5)
     assert torch.allclose(centre, centre[:1].expand(6, -1))
     assert not torch.allclose(one, centre)
     torch.testing.assert_close(half - centre, 0.5 * (one - centre))
+    # the centre is the prior's own: the mean of many draws at t = 1, not the origin
+    many = m.prior_z(40000, torch.Generator().manual_seed(3), y)
+    torch.testing.assert_close(centre[0], many.mean(0), atol=0.05, rtol=0)
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

@@ -248,8 +248,8 @@ class LatentModel(nn.Module):
     ) -> torch.Tensor:
         """t * N(0, I) draws (n, latent_dim) on the model's device: what a family with a
         Gaussian prior scales and shifts. Sampling at t < 1 (the "temperature" of Kingma
-        and Dhariwal's Glow, the truncation of Brock et al.'s BigGAN) trades variety for
-        typical images; ``core.conditional_eval.temperature_tradeoff`` measures both."""
+        and Dhariwal's Glow, 2018) trades variety for typical images;
+        ``core.conditional_eval.temperature_tradeoff`` measures both."""
         t = check_temperature(temperature, self)
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         return eps if t == 1.0 else eps * t

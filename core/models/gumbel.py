@@ -138,7 +138,10 @@ class GumbelVAE(LatentModel):
         return CategoricalPosterior.of(logits, float(self.tau), self.config.hard)
 
     def prior_z(self, n, generator=None, y=None, temperature=1.0):
-        check_temperature(temperature, self)  # categorical: only 1
+        """Uniform categories. ``temperature`` is the sampling temperature of every prior
+        (only 1 here: one-hots have no spread to scale), not the Gumbel-softmax
+        relaxation's ``tau`` that training anneals."""
+        check_temperature(temperature, self)
         nv, k = self.latent_shape
         cats = torch.randint(0, k, (n, nv), generator=generator)
         return F.one_hot(cats, k).float().flatten(1).to(self.device)
