@@ -61,9 +61,12 @@ def test_one_click_from_a_plain_run_to_a_conditional_model(
                 page.screenshot(path=str(artifacts / f"conditional-opened-{width}.png"))
 
                 page.get_by_role("tab", name="Sample accuracy").click()
-                page.wait_for_function(f"({TICKS_JS})().length >= 20", timeout=60_000)
-                # both charts (accuracy, variety) name every class
-                assert page.evaluate(TICKS_JS) == [str(k) for k in range(10)] * 2
+                page.wait_for_function(f"({TICKS_JS})().length >= 24", timeout=60_000)
+                ticks = page.evaluate(TICKS_JS)
+                # both per-class charts (accuracy, variety) name every class
+                assert ticks[:20] == [str(k) for k in range(10)] * 2
+                # and the temperature chart its four temperatures
+                assert sorted(ticks[20:]) == ["0.7", "0.8", "0.9", "1"]
                 # the judge's blur, in pixels of these 8 x 8 digits (its help tooltip)
                 judge = page.get_by_test_id("stMetric").filter(has_text="Real test images").first
                 judge.get_by_test_id("stTooltipHoverTarget").hover()
