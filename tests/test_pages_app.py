@@ -36,11 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
 
 
-def open_page(page: str, **state) -> AppTest:
-    """AppTest of app/main.py on ``page`` (home, train, runs), with session state set."""
+def open_page(page: str, query: dict | None = None, **state) -> AppTest:
+    """AppTest of app/main.py on ``page`` (home, train, runs, ...), with session state set
+    and the link's ``query`` parameters."""
     at = AppTest.from_file(MAIN, default_timeout=180)
     for k, v in state.items():
         at.session_state[k] = v
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
     at.run()
     if page != "home":
         at.switch_page(f"../pages/{page}.py")

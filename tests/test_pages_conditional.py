@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -15,21 +14,11 @@ from streamlit.testing.v1 import AppTest
 from app.common import PRETRAINED_DIR
 from app.conditional_figures import judge_text
 from core.runs import Run, list_runs, load_model
-
-ROOT = Path(__file__).resolve().parent.parent
-MAIN = str(ROOT / "app" / "main.py")
+from tests.test_pages_app import open_page
 
 
 def open_conditional(run_id: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=180)
-    at.session_state["run_id"] = run_id
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("../pages/conditional.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return open_page("conditional", query, run_id=run_id)
 
 
 def plain(s: str) -> str:

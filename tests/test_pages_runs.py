@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -15,20 +14,11 @@ from streamlit.testing.v1 import AppTest
 from app.common import PRETRAINED_DIR
 from core.runs import Run, list_runs
 from core.store import atomic
-
-ROOT = Path(__file__).resolve().parent.parent
-MAIN = str(ROOT / "app" / "main.py")
+from tests.test_pages_app import open_page
 
 
 def open_runs(**state) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=180)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page("../pages/runs.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return open_page("runs", **state)
 
 
 def texts(elements) -> str:
