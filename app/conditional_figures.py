@@ -29,8 +29,8 @@ def judge_text(description: str, image_shape) -> str:
     return re.sub(r"sigma up to ([0-9.]+) px of (\d+)", scaled, str(description))
 
 
-def accuracy_section(run: Run, names: list[str], image_shape) -> None:
-    ev = run.evaluation() or {}
+def accuracy_section(run: Run, names: list[str], image_shape, evaluation: dict | None) -> None:
+    ev = evaluation or {}
     cond = ev.get("conditional")
     st.markdown(
         "**Conditional-sample accuracy** asks whether the model draws the class you asked "

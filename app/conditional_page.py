@@ -17,6 +17,7 @@ from app.common import is_pretrained, set_current_run, usable_runs
 from app.explore_common import big_png, show_images
 from app.text import md_escape, one_line
 from core import explore as ex
+from core.conditional_eval import TRADEOFF_TEMPERATURES
 from core.models import MAX_SAMPLING_TEMPERATURE
 from core.runs import Run
 from core.uploads import PictureError, open_picture
@@ -139,7 +140,9 @@ def temperature_picker(model) -> float:
         key="cd_temp",
         help="Draw z at t times its distance from the prior's centre. Below 1 the samples "
         "are more typical of their class and less varied; 0 draws the centre itself, one "
-        "image per label. The Sample accuracy tab measures both at 1, 0.9, 0.8 and 0.7.",
+        "image per label. The Sample accuracy tab measures both at "
+        + ", ".join(f"{t:g}" for t in TRADEOFF_TEMPERATURES)
+        + ".",
     )
     url_state.write({"temperature": None if t == 1.0 else f"{t:g}"})
     return float(t)
@@ -174,7 +177,7 @@ def measured_at(tradeoff: list[dict] | None, temperature: float, label: int) -> 
 
 
 def samples_section(
-    run: Run, model, names: list[str], label: int, temperature: float = 1.0
+    model, names: list[str], label: int, temperature: float = 1.0, evaluation=None
 ) -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     with c1:
@@ -197,7 +200,7 @@ def samples_section(
         key="cd_dl_samples",
         on_click="ignore",
     )
-    tradeoff = ((run.evaluation() or {}).get("conditional") or {}).get("temperature")
+    tradeoff = ((evaluation or {}).get("conditional") or {}).get("temperature")
     said = measured_at(tradeoff, temperature, label)
     if said:
         st.caption(said)

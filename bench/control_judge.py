@@ -7,10 +7,10 @@ scored the shipped conv CVAE, and before it scored any sample itself. It is not 
     python -m bench.control_judge [RUN_OR_ENTRY ...]   # default: pretrained/fmnist-conv-cvae-l10
 
 About 10 minutes on two CPU cores the first time (the judge is then cached in the data
-folder's judges/), then about a minute a model. For each run it prints the judge's
-accuracy on the real test images, on the model's reconstructions of them (each with its own
-label), on 1,000 prior samples a label and on the class swap (100 test images a label), overall
-and per class, as JSON lines.
+folder's judges/), then about a minute a model. For each run it prints, as one JSON line,
+``core.evaluate``'s reading of this judge (``judge_reading``: 1,000 prior samples a label,
+the real test images, the model's reconstructions of them) and the class swap (100 test
+images a label), overall and per class.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import torch
 
 from core import data as datalib
 from core.conditional_eval import class_swap_accuracy
-from core.metrics import Judge, conditional_sample_accuracy, judge_file_name, load_or_train
+from core.evaluate import judge_reading
+from core.metrics import Judge, judge_file_name, load_or_train
 from core.metrics import train_judge as _train
 from core.runs import load_model
 
@@ -43,38 +44,28 @@ def control_judge(train, cache: Path) -> Judge:
     )
 
 
-def per_class_accuracy(judge: Judge, images: torch.Tensor, labels: torch.Tensor, k: int):
-    pred = judge.predict(images)
-    per = [float((pred[labels == c] == c).float().mean()) for c in range(k)]
-    return round(float((pred == labels).float().mean()), 4), [round(v, 3) for v in per]
-
-
 @torch.no_grad()
 def score(target: Path, judge: Judge, test) -> dict:
+    """``core.evaluate``'s reading of one judge (samples, real test images, reconstructions)
+    and the class swap, for one run."""
     ckpt = target / "checkpoint.pt" if target.is_dir() else target
     model, meta = load_model(ckpt)
     name = meta.get("dataset", {}).get("name") or meta.get("train_config", {}).get("dataset")
     if name != "fashion-mnist" or not model.conditional:
         raise SystemExit(f"{target}: this bench scores conditional Fashion-MNIST runs only.")
     model.eval()
-    k = model.num_classes
     recon = torch.cat(
         [
             model.reconstruct(test.images[i : i + 1000], test.labels[i : i + 1000])
             for i in range(0, len(test), 1000)
         ]
     )
-    samples = conditional_sample_accuracy(model, judge, k, 1000)
     swap = class_swap_accuracy(model, test, judge)
-    recon_acc, recon_per = per_class_accuracy(judge, recon, test.labels, k)
     return {
         "run": str(target),
-        "samples": round(samples["accuracy"], 4),
-        "samples_per_class": [round(v, 3) for v in samples["per_class"]],
+        **judge_reading(model, judge, test, recon, 1000),
         "swap": swap["accuracy"],
         "swap_per_class": swap["per_class"],
-        "reconstructions": recon_acc,
-        "reconstructions_per_class": recon_per,
     }
 
 
@@ -86,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     test = datalib.load("fashion-mnist", "test")
     t0 = time.perf_counter()
     judge = control_judge(train, datalib.default_data_dir() / "judges")
-    real, real_per = per_class_accuracy(judge, test.images, test.labels, test.num_classes)
-    print(json.dumps({"judge": RECIPE, "real_test": real, "real_per_class": real_per,
-                      "seconds": round(time.perf_counter() - t0, 1)}))  # fmt: skip
+    print(json.dumps({"judge": RECIPE, "seconds": round(time.perf_counter() - t0, 1)}))
     for target in a.runs:
         print(json.dumps(score(target, judge, test)), flush=True)
     return 0

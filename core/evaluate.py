@@ -221,7 +221,7 @@ def evaluate(
         recon_all = torch.cat(recons)
         j = get_judge(train, cache)
         res["conditional"] = {
-            **_judged(model, j, test, recon_all, per_class),
+            **judge_reading(model, j, test, recon_all, per_class),
             "judge": JUDGE_DESCRIPTION,
             "swap": class_swap_accuracy(model, test, j),
             "swap_moved": class_swap_accuracy(model, test, j, move=True),
@@ -229,7 +229,7 @@ def evaluate(
         }
         sharp = get_sharp_judge(train, cache)
         res["conditional"]["sharp"] = {
-            **_judged(model, sharp, test, recon_all, per_class),
+            **judge_reading(model, sharp, test, recon_all, per_class),
             "judge": SHARP_DESCRIPTION,
             "swap": class_swap_accuracy(model, test, sharp),
             "swap_moved": class_swap_accuracy(model, test, sharp, move=True),
@@ -247,7 +247,7 @@ def evaluate(
     return res
 
 
-def _judged(model, judge, test, recon_all, per_class: int) -> dict:
+def judge_reading(model, judge, test, recon_all, per_class: int) -> dict:
     """One judge's reading: the share of label-conditioned samples it gives the asked
     label (overall, per class), its own accuracy on the real test images (the bar a sample
     is held to) and on the model's reconstructions of them (what the decoder can draw)."""

@@ -25,10 +25,11 @@ Settings (environment variables beat the ``[queue]`` table of the TOML file name
 ``max_runs`` (default: one per GPU; without one, CPU cores / threads per run) and
 ``LATENTLAB_THREADS_PER_RUN`` / ``threads_per_run`` (default 1: with several runs on few
 cores, one thread each avoids the 10-30x slow-down of oversubscribed cores) and
-``LATENTLAB_TRAIN_NICE`` / ``train_nice`` (default 10, 0 to 19: the local trainer's ``nice``,
-so that the pages the server draws go first when training fills the cores; an idle core still
-goes to training whole; a Ray run's launcher takes it too, and its task's trainer runs at
-least this low on its node: Ray starts workers at 15 unless ``RAY_worker_niceness`` says less).
+``LATENTLAB_TRAIN_NICE`` / ``train_nice`` (default 10, 0 to 19: the ``nice`` of this
+process, waiting or training, so that the pages the server draws go first when training fills
+the cores; an idle core still goes to training whole; a Ray run's launcher takes it too, and
+its task's trainer runs at least this low on its node: Ray starts workers at 15 unless
+``RAY_worker_niceness`` says less).
 """
 
 from __future__ import annotations
@@ -322,7 +323,7 @@ def wait_for_slot(run: Run, s: Settings, poll: float = POLL) -> int:
         time.sleep(poll)
 
 
-def lower_priority(nice: int) -> None:
+def lower_priority(nice: int | str) -> None:
     """Run this process at ``nice`` at least, below the server's pages (never raised: a
     process already lower stays there)."""
     with contextlib.suppress(OSError, ValueError):
@@ -353,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         run.set_status("failed", message=str(e))
         print(f"error: {e}", file=sys.stderr)
         return 2
+    lower_priority(s.nice)  # waiting or training, the server's pages go first
     if where is not None:  # a Ray cluster trains it; Ray's scheduler keeps the line
-        lower_priority(s.nice)  # a launcher (a Ray driver) waits: the pages go first
         return ray_engine.run(run, argv, s, where)
 
     def on_term(signum, frame):
@@ -372,7 +373,6 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, old)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(s.threads)
-    lower_priority(s.nice)
     from core.train import main as train_main  # torch, only once a slot is held
 
     return train_main(argv)

@@ -109,7 +109,7 @@ def train_on_worker(argv: list[str], run_dir: str, env: dict, token: str) -> int
     os.environ[locks.DELEGATE_ENV] = token
     # below the pages of a server on the same node, as the local queue's trainers are (Ray
     # starts workers at 15 unless RAY_worker_niceness says less; a fresh worker each task)
-    lower_priority(int(env.get(ENV_NICE, NICE)))
+    lower_priority(env.get(ENV_NICE, NICE))
     run = Run(Path(run_dir))
     node = socket.gethostname()
     if not run.cancel_flag.exists():

@@ -39,12 +39,13 @@ with pick_class:
     label = ui.class_picker(names)
 with pick_t:
     temperature = ui.temperature_picker(model)
+evaluation = run.evaluation()  # read once for the Samples and Sample accuracy tabs
 samples, grid, swap, acc = st.tabs(["Samples", "Class × z grid", "Class swap", "Sample accuracy"])
 with samples:
-    ui.samples_section(run, model, names, label, temperature)
+    ui.samples_section(model, names, label, temperature, evaluation)
 with grid:
     ui.class_grid_section(model, names, temperature)
 with swap:
     ui.class_swap_section(model, test, names, label)
 with acc:
-    figures.accuracy_section(run, names, test.image_shape)
+    figures.accuracy_section(run, names, test.image_shape, evaluation)

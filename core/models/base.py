@@ -252,7 +252,7 @@ class LatentModel(nn.Module):
         ``core.conditional_eval.temperature_tradeoff`` measures both."""
         t = check_temperature(temperature, self)
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return eps if t == 1.0 else eps * t
+        return eps * t
 
     def carry_z(self, z: torch.Tensor, y_from, y_to) -> torch.Tensor:
         """The code under label ``y_to`` that stands where ``z`` stands under ``y_from``
