@@ -90,8 +90,8 @@ def find_run(run_id: str | None) -> Run | None:
 def recon_image(run: Run, width: int = 640) -> Image.Image | None:
     """The trainer's reconstruction strip (test images over their reconstructions),
     upscaled (nearest) to about ``width`` pixels; None while there is none."""
-    p = run.path / "recon.png"
-    if not p.exists():
+    p = run.own_file("recon.png")  # never through a link
+    if p is None:
         return None
     try:
         img = Image.open(p)

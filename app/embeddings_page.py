@@ -22,6 +22,7 @@ from app.compare_common import grid_png, thumb_scale, thumbs
 from app.embedding_charts import hover_thumbnails, legend_html, scatter, selection_of, share
 from app.text import md_escape
 from core import projections as proj
+from core.data import DatasetError
 from core.metrics import KNN_K
 
 INTRO = f"""
@@ -202,7 +203,12 @@ def render() -> None:
 
     run = require_run()
     model, _ = get_model(run)
-    test = proj.test_split(run) if proj.offline(run) else run_dataset(run, "test")
+    try:  # the views need the training images, or the bundled sample in their place
+        offline = proj.offline(run)
+    except DatasetError as e:  # neither here, nor downloadable, nor bundled
+        st.error(md_escape(str(e)))
+        st.stop()
+    test = proj.test_split(run) if offline else run_dataset(run, "test")
     total = len(test)
 
     restore_state(run, total)

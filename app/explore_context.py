@@ -119,6 +119,7 @@ def load_context(run: Run) -> Ctx:
     t = run.config().get("train", {})
     dataset, data_dir = t.get("dataset", "digits"), t.get("data_dir")
     key = model_key(run)
+    test = run_dataset(run, "test")  # without the test images the page stops, saying why
     use_table = model.stored_codes() is not None
     if use_table:
         try:
@@ -138,7 +139,6 @@ def load_context(run: Run) -> Ctx:
         use_table = False
         st.caption(f"{md_escape(e)} The plane shows the test images placed by optimisation.")
         space = _space(*args, str(run.cache_dir), use_table)
-    test = run_dataset(run, "test")
     if use_table:
         items = ex.table_items(train, int(t.get("train_size") or 0), int(t.get("seed") or 0))
     else:

@@ -32,6 +32,7 @@ DATASET_DEFAULTS = {
 }
 LOSSES = ["bce", "mse", "ssim", "bce+0.5*ssim"]
 CUSTOM = "custom mix…"
+MAX_LOSS_CHARS = 100  # a mix of every term with its weight is about 30
 
 
 # ----------------------------------------------------------------------------- the form
@@ -276,6 +277,7 @@ def train_form() -> tuple[TrainConfig, dict, str | None]:
                 "Loss mix",
                 key=_k("loss_custom"),
                 placeholder="e.g. bce+0.3*ssim",
+                max_chars=MAX_LOSS_CHARS,
                 **keep,
                 help="Terms bce, mse, ssim, each with an optional weight, joined by +.",
             )

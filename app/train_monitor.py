@@ -35,6 +35,13 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def _number(value) -> float | None:
+    """A finite number read from metrics.jsonl, else None (a row may hold null for a NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 def _count(value) -> int | None:
     """A whole number >= 0 read from status.json, else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
@@ -64,12 +71,12 @@ def progress(status: dict, metrics: list[dict], now: float | None = None) -> tup
         text += f" · validating on {plural(n, 'test image')}" if n else " · validating"
     eta = None
     if total and step < total and epochs:
-        per_epoch = [m["seconds"] for m in metrics[-5:] if "seconds" in m]
+        per_epoch = [s for s in (_number(m.get("seconds")) for m in metrics[-5:]) if s is not None]
         if per_epoch:
             eta = sum(per_epoch) / len(per_epoch) * (total - step) / (total / epochs)
         else:  # no finished epoch yet: the rate since the run (re)started
             eta = queue.remaining_seconds(status, now)
-    if eta is not None and state == "running":
+    if eta is not None and math.isfinite(eta) and eta >= 0 and state == "running":
         h, rest = divmod(int(eta), 3600)
         text += (
             f" · ETA {h}:{rest // 60:02d}:{rest % 60:02d}"
@@ -244,6 +251,8 @@ def live_panel(run_id: str) -> None:
 def _log_tail(run: Run, lines: int = 30) -> str:
     """The last lines of the run's log.txt (at most 64 KB read; undecodable bytes shown as
     replacement characters)."""
+    if run.own_file("log.txt") is None:  # none yet, or a link: never followed
+        return ""
     try:
         with open(run.log_path, "rb") as f:
             f.seek(max(0, f.seek(0, 2) - 65536))
@@ -313,7 +322,8 @@ def finished_panel(run: Run) -> None:
     last = metrics[-1] if metrics else {}
     n = int(status.get("epoch") or 0)
     planned = _count(((run.config_or_none() or {}).get("train") or {}).get("epochs")) or n
-    loss = f", validation loss {last['val_loss']:.2f}" if "val_loss" in last else ""
+    val_loss = _number(last.get("val_loss"))
+    loss = f", validation loss {val_loss:.2f}" if val_loss is not None else ""
     summary = plural(n, "epoch") + loss
     if state == "done":
         st.success(f"Finished: {summary}.")
@@ -329,7 +339,7 @@ def finished_panel(run: Run) -> None:
         st.error(f"Failed: {md_escape(failure_reason(status))}")
     else:
         st.info(f"State: {md_escape(str(state))}.")
-    if state in ("failed", "interrupted") and run.log_path.exists():
+    if state in ("failed", "interrupted") and run.own_file("log.txt") is not None:
         with st.expander("Training log (last lines)"):
             st.code(_log_tail(run) or "(empty)")
     for p in status.get("problems", []):

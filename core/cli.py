@@ -34,6 +34,7 @@ from core.config import (
 from core.losses import parse_loss
 from core.models import ConfigError, Knob, model_class, setting_knobs
 from core.runs import Run, read_checkpoint, runs_dir
+from core.store.repair import applicable_args
 from core.train import run_in_dir, train
 
 _DEFAULTS = TrainConfig()
@@ -215,7 +216,9 @@ def _existing_run(args: argparse.Namespace) -> tuple[Run, int | None]:
     try:
         train_conf, model_conf = conf["train"], conf["model"]
         cfg = TrainConfig(**train_conf)
-        model_args = model_conf.get("args") or {}
+        # settings its backbone does not use (an imported or repaired run's config may
+        # hold them): they do not change the network, so they are dropped, not refused
+        model_args = applicable_args(model_conf.get("args") or {}, cfg.model)
     except (KeyError, TypeError, AttributeError) as e:
         raise ConfigError(
             f"{run.path / 'config.json'} is damaged ({type(e).__name__}: {e}): it cannot be "
@@ -274,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_runs_dir(args.runs_dir)
             _load_data(cfg)
     except (ConfigError, datalib.DatasetError, ValueError) as e:
-        if args.run_dir is not None:
-            _refuse_queued(Path(args.run_dir), str(e))
+        if args.run_dir is not None or args.resume is not None:  # not left "queued"
+            _refuse_queued(Path(args.run_dir or args.resume), str(e))
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:

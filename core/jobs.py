@@ -37,17 +37,26 @@ from core.store import atomic, faults, schema
 from core.store import lock as locks
 from core.store import proc as procs
 from core.store.checkpoint import read_checkpoint
+from core.store.repair import applicable_args
 from core.train import new_run_config
 
 
-def _memory_needed(train: dict, model_args: dict | None) -> int | None:
-    """Bytes a run of these settings needs (``core.memory``'s estimate), None when it
-    cannot be told (an old run's settings): the queue then skips the memory check."""
+def _resume_checked(conf: dict, epochs: int) -> int:
+    """The checks the trainer makes before resuming a run (``core.cli``: its settings as
+    ``validate_run`` sees them, without the model settings its backbone does not use), made
+    here so that a refusal is one sentence on the page, not a process that dies; the bytes
+    the run needs. Raises ValueError (ConfigError, DatasetError, RunError)."""
     try:
-        cfg = TrainConfig(**train)
-        return run_memory(cfg, validate_run(cfg, model_args, memory_limit=total_memory()))
-    except Exception:  # noqa: BLE001 - any refusal: no estimate
-        return None
+        cfg = TrainConfig(**conf["train"])
+        model = conf["model"]
+        args = applicable_args(model.get("args") or {}, cfg.model)
+    except (KeyError, TypeError, AttributeError):
+        raise RunError(
+            "This run's config.json does not hold settings this version can train: it "
+            "cannot be resumed (its checkpoint can still be explored and evaluated)."
+        ) from None
+    cfg.epochs = epochs
+    return run_memory(cfg, validate_run(cfg, args, memory_limit=total_memory()))
 
 
 def total_memory() -> int:
@@ -123,8 +132,7 @@ def resume(run: Run, epochs: int) -> Run:
         raise RunError(
             f"This run already has {done} epoch{'s' if done != 1 else ''}: ask for more than that."
         )
-    conf = run.config()
-    need = _memory_needed(conf.get("train", {}), conf.get("model", {}).get("args"))
+    need = _resume_checked(run.config(), int(epochs))
     _own(run)
     _spawn(
         run,
@@ -164,8 +172,8 @@ def cancel(run: Run) -> None:
     the process that holds the run's lock and is its trainer is ever signalled."""
     if run.readonly:
         raise RunError(f"{run.name} is a pretrained run and read-only.")
-    with contextlib.suppress(OSError):
-        run.cancel_flag.touch()
+    with contextlib.suppress(OSError):  # a link in its place is not followed (ELOOP)
+        os.close(os.open(run.cancel_flag, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
     trainer = locks.trainer_process(run.path)
     if trainer is not None:
         with contextlib.suppress(Exception):

@@ -15,6 +15,7 @@ from 0 over ``kl_warmup`` epochs when warm-up is on.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 
@@ -25,7 +26,15 @@ from torch.nn import functional as F
 from core.models.base import ConfigError
 
 RECON_TERMS = ("bce", "mse", "ssim")
-_TERM = re.compile(r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?([a-z]+)\s*$")
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"  # 2, 0.5, .5, 1e-3
+_TERM = re.compile(rf"^\s*(?:({_NUMBER})\s*\*\s*)?([a-z]+)\s*$")
+SHOWN = 40  # characters of a refused spec repeated in its error
+
+
+def _shown(spec) -> str:
+    """The start of a loss spec, as an error sentence repeats it."""
+    text = str(spec)
+    return text if len(text) <= SHOWN else text[:SHOWN] + "…"
 
 
 def parse_loss(spec: str) -> dict[str, float]:
@@ -35,14 +44,19 @@ def parse_loss(spec: str) -> dict[str, float]:
         m = _TERM.match(part)
         if not m or m.group(2) not in RECON_TERMS:
             raise ConfigError(
-                f"Cannot read loss '{spec}': use bce, mse, ssim or a weighted mix such as "
-                "'bce+0.5*ssim'."
+                f"Cannot read loss '{_shown(spec)}': use bce, mse, ssim or a weighted mix such "
+                "as 'bce+0.5*ssim'."
             )
         terms[m.group(2)] = terms.get(m.group(2), 0.0) + float(m.group(1) or 1.0)
+    if not all(math.isfinite(w) for w in terms.values()):
+        raise ConfigError(
+            f"The weights in loss '{_shown(spec)}' are too large to compute with: use weights "
+            "such as 0.5 or 2."
+        )
     if not any(w > 0 for w in terms.values()):
         raise ConfigError(
-            f"Loss '{spec}' weighs every term by zero, so nothing would be learned: give one "
-            "term a positive weight, such as 'bce'."
+            f"Loss '{_shown(spec)}' weighs every term by zero, so nothing would be learned: "
+            "give one term a positive weight, such as 'bce'."
         )
     return terms
 

@@ -19,7 +19,8 @@ runs/<run-id>/.lock           flock held by the run's trainer; the holder's pid 
 runs/<run-id>/CANCEL          asks the trainer to stop after the current batch
 runs/<run-id>/recon.png       test images over their reconstructions, last epoch
 runs/<run-id>/log.txt         the training process's output (when started by core.jobs)
-runs/<run-id>/cache/          derived arrays (embeddings, projections, evaluation.json)
+runs/<run-id>/cache/          derived arrays (embeddings, projections, evaluation.json,
+                              label-density.pt)
 runs/_cache/<id>/             the same for read-only (pretrained) runs, which carry READONLY
 ```
 The runs folder is ``--runs-dir`` / ``$LATENTLAB_RUNS_DIR`` / ``./runs``.
@@ -49,6 +50,7 @@ from core.store.folder import (  # noqa: F401 - re-exported
     RunDamaged,
     RunError,
     clean_name,
+    inside,
     is_run_dir,
     runs_dir,
     slug,
@@ -84,6 +86,10 @@ __getattr__ = lazy_exports(globals(), _LAZY)
 
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 LIVE = ("queued", "running")
+# Where a run's derived files go when neither its own cache/ nor the runs folder's
+# _cache/<id>/ can be used without following a link: nothing can be made, read or written
+# under it (its parent is not a folder), as on a read-only disk.
+NOWHERE = Path(os.devnull) / "latentlab-cache"
 
 
 @dataclass
@@ -184,15 +190,35 @@ class Run:
     @property
     def cache_dir(self) -> Path:
         """Derived arrays: <run>/cache/, or <runs folder>/_cache/<id>/ for read-only runs
-        (created when possible; a full or read-only disk leaves it missing)."""
+        and for a run whose cache/ is a link (created when possible; a full or read-only
+        disk leaves it missing)."""
         d = self._cache_path()
         with contextlib.suppress(OSError):
             d.mkdir(parents=True, exist_ok=True)
         return d
 
     def _cache_path(self) -> Path:
-        """Where ``cache_dir`` is, without creating it (for readers)."""
-        return runs_dir() / "_cache" / self.id if self.readonly else self.path / "cache"
+        """Where ``cache_dir`` is, without creating it (for readers). Never through a link:
+        a cache/ planted as a link to a folder elsewhere is not followed (``inside``)."""
+        own = self.own_cache
+        if not self.readonly and own is not None:
+            return own
+        root = runs_dir()
+        shared = root / "_cache" / self.id
+        return shared if inside(shared, root) else NOWHERE
+
+    @property
+    def own_cache(self) -> Path | None:
+        """``<run>/cache/`` itself (where a pretrained entry ships derived files), or None
+        when it is a link: read a shipped file from here, never from ``path / "cache"``."""
+        own = self.path / "cache"
+        return own if inside(own, self.path) else None
+
+    def own_file(self, name: str) -> Path | None:
+        """``<run>/<name>`` when it is a plain file of the run itself (not a link, which
+        could lead outside the runs folder), else None."""
+        p = self.path / name
+        return p if inside(p, self.path) and p.is_file() else None
 
     @property
     def busy(self) -> bool:
@@ -216,7 +242,7 @@ class Run:
     def _remedy(self) -> str:
         if self.readonly:
             return "this pretrained entry is damaged; restore it from the repository"
-        if self.checkpoint_path.is_file():
+        if self.has_checkpoint():
             return "delete the run, or repair it from its checkpoint on the Runs page"
         return "delete the run on the Runs page"
 
@@ -258,7 +284,12 @@ class Run:
         if bad and self.config_path.is_file():
             out.append(f"{bad}; the state shown is worked out from the other files")
         rows, bad_rows = schema.read_metrics(self.path / "metrics.jsonl")
-        return cfg, raw, rows, out + bad_rows
+        links = [
+            f"{name} is a link, which the lab does not follow: put the {what} itself there"
+            for name, what in (("checkpoint.pt", "file"), ("cache", "folder"))
+            if (self.path / name).is_symlink()
+        ]
+        return cfg, raw, rows, out + bad_rows + links
 
     def state(self) -> dict:
         """What the run is doing, worked out from its files and its lock; never writes.
@@ -272,7 +303,7 @@ class Run:
         if "epoch" not in st:
             st["epoch"] = rows[-1]["epoch"] if rows else 0
         busy = self.busy
-        has_ckpt = self.checkpoint_path.is_file()
+        has_ckpt = self.has_checkpoint()
         st.update(busy=busy, problems=problems, resumable=False, restartable=False)
         if cfg is None:
             st.update(state="damaged", message=problems[0] if problems else "damaged")
@@ -300,16 +331,24 @@ class Run:
         return st
 
     def evaluation(self) -> dict | None:
-        """The cached ``core.evaluate`` result (cache/evaluation.json), if readable."""
-        for p in (self.path / "cache" / "evaluation.json", self._cache_path() / "evaluation.json"):
+        """The cached ``core.evaluate`` result (cache/evaluation.json), if readable and of
+        the shape the pages read (``schema.check_evaluation``); else None, as if the run
+        had not been evaluated (evaluating it again writes a good one)."""
+        cfg = (self.config_or_none() or {}).get("model") or {}
+        classes = (cfg.get("config") or {}).get("num_classes")
+        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+            classes = None  # not conditional: per-class lists of any length
+        places = [self.own_cache] if self.own_cache is not None else []
+        for p in (*places, self._cache_path()):
             with contextlib.suppress(Damaged):
-                ev = schema.read_json(p)
-                if isinstance(ev, dict):
-                    return ev
+                return schema.check_evaluation(schema.read_json(p / "evaluation.json"), classes)
         return None
 
     def has_checkpoint(self) -> bool:
-        return self.checkpoint_path.is_file()
+        """Is there a checkpoint to read: ``checkpoint.pt`` a plain file of the run (a link
+        counts as none, and ``problems`` says so)? Every reader of the checkpoint asks
+        this first (``app.common.require_run``, the Runs page's download, ``core.jobs``)."""
+        return self.own_file("checkpoint.pt") is not None
 
     # ---- writes (by the owner of the run)
     def _writable(self) -> None:
@@ -336,9 +375,10 @@ class Run:
 
     def append_metrics(self, row: dict) -> None:
         """One row, one write() call: a kill mid-line leaves a line without its newline,
-        which readers skip and a resume rewrites."""
+        which readers skip and a resume rewrites. Never through a link (ELOOP)."""
         line = (json.dumps(atomic.finite(row)) + "\n").encode()
-        fd = os.open(self.path / "metrics.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+        fd = os.open(self.path / "metrics.jsonl", flags, 0o644)
         try:
             os.write(fd, line)
         finally:
@@ -365,6 +405,9 @@ class Run:
         """Rewrite config.json, status.json and metrics.jsonl from the checkpoint (the
         commit point of the last finished epoch). Refused while a process owns the run."""
         self._writable()
+        if self.checkpoint_path.is_symlink():
+            raise RunError("Its checkpoint.pt is a link, which the lab does not follow: put "
+                           "the file itself there to repair the run from it.")  # fmt: skip
         from core.store.repair import repair  # reads the checkpoint: torch
 
         repair(self)

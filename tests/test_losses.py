@@ -192,6 +192,35 @@ def test_parse_loss_refuses_a_mix_of_zero_weights(spec):
         parse_loss(spec)
 
 
+@pytest.mark.parametrize(
+    "spec",
+    ["x" * 5000, "bce+" * 3000, "0*bce+" * 1000 + "0*mse"],
+    ids=["unreadable", "trailing-plus", "zero-weights"],
+)
+def test_a_refused_loss_repeats_only_its_start(spec):
+    with pytest.raises(ConfigError) as e:
+        parse_loss(spec)
+    msg = str(e.value)
+    one_sentence(msg)
+    assert f"'{spec[:40]}…'" in msg and len(msg) < 200, msg
+
+
+def test_weights_are_read_in_exponent_notation():
+    assert parse_loss("bce+1e-3*ssim") == {"bce": 1.0, "ssim": 0.001}
+    assert parse_loss("2.5E2*mse") == {"mse": 250.0}
+
+
+@pytest.mark.parametrize(
+    "spec", ["1e308*bce+1e308*bce", "9" * 400 + "*bce", "1e999*mse"], ids=["sum", "digits", "exp"]
+)
+def test_weights_too_large_are_told_as_such(spec):
+    with pytest.raises(ConfigError) as e:
+        parse_loss(spec)
+    msg = str(e.value)
+    one_sentence(msg)
+    assert "too large" in msg and "Cannot read" not in msg, msg
+
+
 @pytest.mark.parametrize("spec", ["bce+0.5*ssim", "2*mse+0.25*bce", "0.3*bce+1.5*mse+2*ssim"])
 def test_a_mix_equals_the_weighted_sum_of_its_parts(spec):
     logits, x = logits_and_targets(5)

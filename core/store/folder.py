@@ -44,6 +44,31 @@ def clean_name(text) -> str:
     return text
 
 
+def inside(path: Path, root: Path) -> bool:
+    """Is ``path`` (there or not) inside the folder ``root`` with no symbolic link on the
+    way: no part of it below ``root`` is a link, and it does not climb out with ``..``?
+
+    Run folders are hostile: a ``checkpoint.pt`` or ``cache/`` planted as a link would
+    lead the lab to read, write or delete files outside the runs folder. The run store
+    uses a file of a run only through a path that passes (``core.runs.Run``); one that
+    does not reads as absent."""
+    try:
+        rel = Path(path).relative_to(root)
+    except ValueError:
+        return False
+    here = Path(root)
+    for part in rel.parts:
+        if part == "..":
+            return False
+        here = here / part
+        try:
+            if here.is_symlink():
+                return False
+        except OSError:  # cannot be looked at: not a place to read or write
+            return False
+    return True
+
+
 def is_run_dir(p: Path, root: Path) -> bool:
     if p.name[0] in "_." or p.is_symlink() or not p.is_dir():
         return False  # links could point out of the runs folder: never listed or written

@@ -8,6 +8,7 @@ that waits for it, so a finished child never lingers as a ``<defunct>`` zombie.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -26,7 +27,15 @@ def spawn(
 ) -> subprocess.Popen:
     environ = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
-    with open(log_path, "ab") as log:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    try:
+        fd = os.open(log_path, flags, 0o644)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        os.unlink(log_path)  # a link planted in the run: removed, never written through
+        fd = os.open(log_path, flags, 0o644)
+    with open(fd, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             cwd=ROOT,

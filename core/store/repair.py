@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from core.models import FAMILIES
 from core.store import atomic, schema
 from core.store.checkpoint import read_checkpoint
 from core.store.folder import RunDamaged
@@ -18,11 +19,30 @@ if TYPE_CHECKING:
 DATA_FIELDS = ("image_shape", "num_classes", "num_items")  # model settings the data fixes
 
 
+def applicable_args(model_args: dict, model: str | None = None) -> dict:
+    """``model_args`` without the settings its backbone does not use (``channels`` of an
+    mlp): they do not change the network, and ``validate_run`` refuses them. The backbone
+    is ``arch`` in the settings, else ``model``'s preset; settings are looked up in
+    ``model``'s knobs, or any family's when ``model`` is not given (a knob's backbones are
+    the same in every family that has it)."""
+    if not isinstance(model_args, dict):
+        return model_args
+    fams = [FAMILIES[model]] if model in FAMILIES else list(FAMILIES.values())
+    arch = model_args.get("arch")
+    if arch is None and model in FAMILIES:
+        arch = FAMILIES[model].defaults().get("arch")
+    if not isinstance(arch, str):
+        return dict(model_args)
+    knobs = {k.name: k for f in fams for k in f.knobs}
+    return {k: v for k, v in model_args.items() if k not in knobs or knobs[k].applies_to(arch)}
+
+
 def model_args_of(model_config: dict) -> dict:
-    """Model settings that rebuild the same network through ``resolve_config``."""
+    """Model settings that rebuild the same network through ``resolve_config``: those that
+    apply to its backbone (a checkpoint's config holds every field, used or not)."""
     args = {k: v for k, v in model_config.items() if k not in DATA_FIELDS}
     args["conditional"] = bool(model_config.get("num_classes"))
-    return args
+    return applicable_args(args)
 
 
 def repair(run: Run) -> None:
