@@ -86,6 +86,7 @@ def accuracy_section(run: Run, names: list[str], image_shape, evaluation: dict |
     per_class_chart([b for b in bars if b[1]], xs, "cd_acc_chart", "per class")
     swap_and_variety(cond, xs)
     temperature_section(cond)
+    own_codes_section(cond, xs)
 
 
 JUDGE_TITLES = ("Shipped judge", "Sharp judge")
@@ -205,3 +206,37 @@ def temperature_section(cond: dict) -> None:
         f"{share(r['variety'], '.0%')} ({share(r['variety_lowest'], '.0%')})" for r in rows
     ]
     st.dataframe(table, hide_index=True, key="cd_temp_table")
+
+
+def own_codes_section(cond: dict, xs: list[str]) -> None:
+    """The same judges and variety with z drawn from each label's own codes (the Samples
+    tab's "Draw z from" choice; ``core.label_density``) beside the prior's figures."""
+    own = cond.get("own_codes")
+    if not own:
+        return
+    st.markdown(
+        "**z from each label's own codes**: instead of the prior, z is drawn from a mixture "
+        "of Gaussians fitted, after training, to where the encoder puts that label's training "
+        "images (the number of Gaussians per label chosen by BIC on the codes alone). "
+        "Same number of samples and seeds as above."
+    )
+    sharp = cond.get("sharp") or {}
+    rows = [("Prior", cond.get("sample_accuracy"), sharp.get("sample_accuracy"),
+             cond.get("variety") or {}),
+            ("Own codes", own.get("shipped", {}).get("sample_accuracy"),
+             own.get("sharp", {}).get("sample_accuracy"), own.get("variety") or {})]  # fmt: skip
+    table = {
+        "z drawn from": [r[0] for r in rows],
+        "shipped judge": [share(r[1], ".1%") for r in rows],
+        "sharp judge": [share(r[2], ".1%") for r in rows],
+        "variety (lowest label)": [
+            f"{share(r[3].get('ratio'), '.0%')} ({share(r[3].get('lowest'), '.0%')})" for r in rows
+        ],
+    }
+    st.dataframe(table, hide_index=True, key="cd_own_table")
+    bars = [
+        (f"own codes · {name} judge", own[name].get("per_class"), colour)
+        for name, colour in (("shipped", "#1f77b4"), ("sharp", "#ff7f0e"))
+        if name in own
+    ]
+    per_class_chart(bars, xs, "cd_own_chart", "own codes, per class")

@@ -13,10 +13,11 @@ import streamlit as st
 import torch
 
 from app import url_state
-from app.common import is_pretrained, set_current_run, usable_runs
+from app.common import get_dataset, is_pretrained, set_current_run, usable_runs
 from app.explore_common import big_png, show_images
 from app.text import md_escape, one_line
 from core import explore as ex
+from core import label_density
 from core.conditional_eval import TRADEOFF_TEMPERATURES
 from core.models import MAX_SAMPLING_TEMPERATURE
 from core.runs import Run
@@ -148,6 +149,70 @@ def temperature_picker(model) -> float:
     return float(t)
 
 
+DRAW_CHOICES = {"prior": "the prior", "codes": "each label's own codes"}
+
+
+def z_source_picker(model) -> str:
+    """Where the Samples tab draws z from: the model's prior, or (a conditional model with
+    a continuous latent and an encoder) each label's own codes (``core.label_density``),
+    mirrored in the URL as ?draw=codes."""
+    if not label_density.supports(model):
+        url_state.forget("draw")
+        return "prior"
+    if not st.session_state.get("cd_draw_url_done"):
+        st.session_state["cd_draw_url_done"] = True
+        wanted = url_state.read("draw", lambda v: v if v in DRAW_CHOICES else None)
+        if wanted is not None:
+            st.session_state["cd_draw"] = wanted
+    choice = st.radio(
+        "Draw z from",
+        list(DRAW_CHOICES),
+        key="cd_draw",
+        horizontal=True,
+        format_func=DRAW_CHOICES.get,
+        help="The prior is what the model was trained with. Each label's own codes: a "
+        "mixture of Gaussians fitted, after training, to where the encoder puts that label's "
+        "training images, so a draw lands where real images of the label do (fitted once "
+        "per model and kept in the run's cache).",
+    )
+    url_state.write({"draw": None if choice == "prior" else choice})
+    return str(choice)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _density(path: str, mtime: float, _run: Run, _model):
+    from core import data as datalib
+
+    try:
+        return label_density.get(_run, _model, get_dataset(*_train_split(_run)))
+    except (datalib.DatasetError, ValueError) as e:  # no training images; a label without
+        return str(e)  # two of them: one sentence each
+
+
+def _train_split(run: Run) -> tuple[str, str, str | None]:
+    t = (run.config_or_none() or {}).get("train") or {}
+    return str(t.get("dataset", "digits")), "train", t.get("data_dir")
+
+
+def label_density_for(run: Run, model):
+    """The run's ``core.label_density`` density (read from its cache, or fitted to its
+    training split once, with a spinner), or None after one sentence saying why not."""
+    p = run.checkpoint_path
+    try:
+        mtime = p.stat().st_mtime
+    except OSError:
+        st.warning("The run's checkpoint cannot be read, so z is drawn from the prior.")
+        return None
+    with st.spinner("Fitting where each label's training images lie in z (once per model)…"):
+        got = _density(str(p), mtime, run, model)
+    if isinstance(got, str):
+        st.warning(
+            f"{md_escape(got.rstrip('.'))}; without the training images z is drawn from the prior."
+        )
+        return None
+    return got
+
+
 def _prior_words(model, t: float) -> str:
     prior = model.prior_description
     return prior if t == 1.0 else f"{prior} at temperature {t:g}"
@@ -177,20 +242,31 @@ def measured_at(tradeoff: list[dict] | None, temperature: float, label: int) -> 
 
 
 def samples_section(
-    model, names: list[str], label: int, temperature: float = 1.0, evaluation=None
+    model,
+    names: list[str],
+    label: int,
+    temperature: float = 1.0,
+    evaluation=None,
+    density=None,
 ) -> None:
+    """``density`` (``core.label_density``): draw z from the label's own codes."""
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     with c1:
         n = st.slider("Samples", 4, 64, 16, 4, key="cd_n")
     with c2:
         seed = _seed_button("cd_seed")
-    imgs = ex.conditional_samples(model, label, n, seed, temperature)
-    prior = _prior_words(model, temperature)
+    imgs = ex.conditional_samples(model, label, n, seed, temperature, density)
+    if density is None:
+        source = f"the {_prior_words(model, temperature)}"
+    else:
+        k = density.components[label]
+        source = f"the codes of this label's training images ({k} Gaussian{'s' * (k > 1)})"
+        source += "" if temperature == 1.0 else f" at temperature {temperature:g}"
     png = show_images(
         imgs,
         nrow=min(n, 8),
         scale=max(1, 64 // model.image_shape[-1]),
-        caption=f"{n} draws of z from the {prior}, decoded as “{md_escape(names[label])}”",
+        caption=f"{n} draws of z from {source}, decoded as “{md_escape(names[label])}”",
     )
     st.download_button(
         "Download PNG",
@@ -200,10 +276,30 @@ def samples_section(
         key="cd_dl_samples",
         on_click="ignore",
     )
-    tradeoff = ((evaluation or {}).get("conditional") or {}).get("temperature")
-    said = measured_at(tradeoff, temperature, label)
+    cond = (evaluation or {}).get("conditional") or {}
+    if density is None:
+        said = measured_at(cond.get("temperature"), temperature, label)
+    else:
+        said = measured_own_codes(cond.get("own_codes"), temperature, label)
     if said:
         st.caption(said)
+
+
+def measured_own_codes(own: dict | None, temperature: float, label: int) -> str | None:
+    """What the evaluation measured with z from each label's own codes (at temperature 1),
+    for this label, in one line (None where it was not measured)."""
+    if not own or temperature != 1.0:
+        return None
+    read = " and ".join(
+        f"the {name} judge {own[name]['per_class'][label]:.0%}"
+        for name in ("shipped", "sharp")
+        if name in own
+    )
+    return (
+        f"Measured with z from this label's own codes: {read} read as asked; variety "
+        f"{own['variety']['per_class'][label]:.0%} of real images'. The Sample accuracy tab "
+        "compares it with the prior."
+    )
 
 
 def class_grid_section(model, names: list[str], temperature: float = 1.0) -> None:

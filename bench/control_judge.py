@@ -10,7 +10,8 @@ About 10 minutes on two CPU cores the first time (the judge is then cached in th
 folder's judges/), then about a minute a model. For each run it prints, as one JSON line,
 ``core.evaluate``'s reading of this judge (``judge_reading``: 1,000 prior samples a label,
 the real test images, the model's reconstructions of them) and the class swap (100 test
-images a label), overall and per class.
+images a label), overall and per class; for a model that supports it, also the samples
+with z drawn from each label's own codes (``own_codes``, ``core.label_density``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from pathlib import Path
 import torch
 
 from core import data as datalib
+from core import label_density
 from core.conditional_eval import class_swap_accuracy
 from core.evaluate import judge_reading
-from core.metrics import Judge, judge_file_name, load_or_train
+from core.metrics import Judge, conditional_sample_accuracy, judge_file_name, load_or_train
 from core.metrics import train_judge as _train
-from core.runs import load_model
+from core.runs import Run, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = [ROOT / "pretrained" / "fmnist-conv-cvae-l10"]
@@ -61,12 +63,23 @@ def score(target: Path, judge: Judge, test) -> dict:
         ]
     )
     swap = class_swap_accuracy(model, test, judge)
-    return {
+    out = {
         "run": str(target),
         **judge_reading(model, judge, test, recon, 1000),
         "swap": swap["accuracy"],
         "swap_per_class": swap["per_class"],
     }
+    if label_density.supports(model):  # z from each label's own codes, the same seeds
+        train = datalib.load("fashion-mnist", "train")
+        density = (
+            label_density.get(Run(target), model, train)
+            if target.is_dir()
+            else label_density.fit(model, train.images, train.labels)
+        )
+        own = conditional_sample_accuracy(model, judge, model.num_classes, 1000, density=density)
+        out["own_codes"] = round(own["accuracy"], 4)
+        out["own_codes_per_class"] = [round(v, 3) for v in own["per_class"]]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

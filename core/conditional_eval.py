@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.label_density import draw_images
 from core.metrics import Judge, conditional_sample_accuracy, judge_file_name, load_or_train
 
 # Fixed 2026-12-02, before any sample was scored with it; part of the cache key.
@@ -154,11 +155,11 @@ def _mean_pairwise(x: torch.Tensor) -> float:
 
 @torch.no_grad()
 def sample_variety(
-    model, test, per_class: int = 200, seed: int = 0, temperature: float = 1.0
+    model, test, per_class: int = 200, seed: int = 0, temperature: float = 1.0, density=None
 ) -> dict:
     """Per label: mean pairwise distance of ``per_class`` samples (drawn at
-    ``temperature``) over that of as many real test images of the label (1 = as varied as
-    real images)."""
+    ``temperature``; z from the label's own codes with a ``core.label_density`` ``density``)
+    over that of as many real test images of the label (1 = as varied as real images)."""
     _need_conditional(model)
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -169,7 +170,7 @@ def sample_variety(
             ratios.append(float("nan"))
             continue
         y = torch.full((len(real),), c)
-        fake = model.sample(len(real), y, generator=g, temperature=temperature).cpu()
+        fake = draw_images(model, len(real), y, g, temperature, density).cpu()
         ratios.append(_mean_pairwise(fake) / max(_mean_pairwise(real), 1e-12))
     finite = [r for r in ratios if math.isfinite(r)]
     return {

@@ -28,7 +28,10 @@ Protocol (all on the test split, z = the posterior mean):
   (an image's code decoded with every other label, judged by the new label) by both
   judges; sample variety per class (pairwise distance of samples over real images); and
   both judges' sample accuracy and the variety again at sampling temperatures 1, 0.9, 0.8
-  and 0.7 (``temperature``: z drawn nearer the prior's centre; what that buys and costs).
+  and 0.7 (``temperature``: z drawn nearer the prior's centre; what that buys and costs);
+  and both judges' sample accuracy and the variety with z drawn from each label's own
+  codes instead of the prior (``own_codes``: ``core.label_density``, a mixture per label
+  fitted to the training images' codes), with the same draws' seeds.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import numpy as np
 import torch
 
 from core import data as datalib
-from core import likelihood
+from core import label_density, likelihood
 from core.conditional_eval import (
     SHARP_DESCRIPTION,
     TRADEOFF_TEMPERATURES,
@@ -94,6 +97,7 @@ def evaluate(
     iwae_k: int = IWAE_K,
     knn_draws: int = KNN_DRAWS,
     temperatures=TRADEOFF_TEMPERATURES,
+    own_codes: bool = True,
 ) -> dict:
     """Score a run directory or checkpoint file on its dataset's test split.
 
@@ -105,6 +109,8 @@ def evaluate(
         knn_draws: draws of snakers4's KNN protocol (0: skip it).
         temperatures: the sampling temperatures of a conditional model's trade-off
             (``conditional.temperature``; empty: skip it).
+        own_codes: also draw z from each label's own codes (``conditional.own_codes``;
+            the density is read from, or fitted into, a run directory's cache).
     """
     t0 = time.perf_counter()
     device = pick_device(str(device))  # refuses "tpu", "meta" or a GPU that is not here
@@ -240,11 +246,36 @@ def evaluate(
                 model, test, {"shipped": j, "sharp": sharp}, temperatures, per_class,
                 at_one={"shipped": c, "sharp": c["sharp"], "variety": c["variety"]},
             )  # fmt: skip
+        if own_codes and label_density.supports(model):
+            res["conditional"]["own_codes"] = own_codes_reading(
+                model, target, train, test, {"shipped": j, "sharp": sharp}, per_class
+            )
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if save and Path(target).is_dir():
         out = Run(Path(target)).cache_dir / "evaluation.json"
         atomic.write_json(out, res)
     return res
+
+
+def own_codes_reading(model, target, train, test, judges: dict, per_class: int) -> dict:
+    """Each judge's sample accuracy (overall, per class) and the variety with z drawn from
+    each label's own codes (``core.label_density``), with the seeds of the prior's figures.
+    The density comes from a run directory's cache (fitted and written there when missing)."""
+    if Path(target).is_dir():
+        density = label_density.get(Run(Path(target)), model, train)
+    else:
+        density = label_density.fit(model, train.images, train.labels)
+    out: dict = {"components": density.components, "fit_seconds": round(density.fit_seconds, 1)}
+    for name, judge in judges.items():
+        acc = conditional_sample_accuracy(
+            model, judge, model.num_classes, per_class, density=density
+        )
+        out[name] = {
+            "sample_accuracy": round(acc["accuracy"], 4),
+            "per_class": [round(v, 3) for v in acc["per_class"]],
+        }
+    out["variety"] = sample_variety(model, test, density=density)
+    return out
 
 
 def judge_reading(model, judge, test, recon_all, per_class: int) -> dict:

@@ -53,6 +53,7 @@ from core.latent_geometry import (
     slerp,
 )
 from core.metrics import ACTIVE_THRESHOLD, active_units
+from core.models.base import check_temperature
 
 __all__ = [
     "Basis",
@@ -334,12 +335,16 @@ def table_items(train, train_size: int = 0, seed: int = 0):
 # ----------------------------------------------------------------------------- conditional
 @torch.no_grad()
 def conditional_samples(
-    model, label: int, n: int, seed: int = 0, temperature: float = 1.0
+    model, label: int, n: int, seed: int = 0, temperature: float = 1.0, density=None
 ) -> torch.Tensor:
-    """n prior samples decoded under one label, drawn at ``temperature``, (n, C, H, W)."""
+    """n samples decoded under one label, drawn at ``temperature``, (n, C, H, W): z from
+    the prior, or from the label's own codes with a ``core.label_density`` ``density``."""
     _check_conditional(model, label)
     g = torch.Generator().manual_seed(seed)
-    z = model.prior_z(n, g, torch.tensor(label), temperature)
+    if density is None:
+        z = model.prior_z(n, g, torch.tensor(label), temperature)
+    else:
+        z = density.sample(torch.full((n,), label), g, check_temperature(temperature, model))
     return decode_points(model, z.cpu().numpy(), label)
 
 

@@ -231,15 +231,19 @@ def conditional_sample_accuracy(
     per_class: int = 1000,
     seed: int = 0,
     temperature: float = 1.0,
+    density=None,
 ) -> dict:
     """Draw ``per_class`` samples for each label (z from the model's prior for that label,
-    at ``temperature``) and report the share the judge assigns to the asked label, overall
-    and per class. With 1,000 a class the overall share is known to about +-0.003 (one
-    standard error)."""
+    at ``temperature``; from the label's own codes with a ``core.label_density``
+    ``density``) and report the share the judge assigns to the asked label, overall and per
+    class. With 1,000 a class the overall share is known to about +-0.003 (one standard
+    error)."""
+    from core.label_density import draw_images
+
     g = torch.Generator().manual_seed(seed)
     per = []
     for c in range(num_classes):
         y = torch.full((per_class,), c)
-        imgs = model.sample(per_class, y, generator=g, temperature=temperature).cpu()
+        imgs = draw_images(model, per_class, y, g, temperature, density).cpu()
         per.append(float((judge.predict(imgs) == c).float().mean()))
     return {"accuracy": float(np.mean(per)), "per_class": per, "samples_per_class": per_class}

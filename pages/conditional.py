@@ -12,7 +12,7 @@ from app.text import md_escape
 from core.runs import CheckpointError
 
 run = require_run()
-reset_on_run_change(run, "cd_", ("class", "temperature"))
+reset_on_run_change(run, "cd_", ("class", "temperature", "draw"))
 try:
     model, ckpt = get_model(run)
 except CheckpointError as e:  # a damaged or foreign checkpoint: one sentence, no traceback
@@ -42,7 +42,9 @@ with pick_t:
 evaluation = run.evaluation()  # read once for the Samples and Sample accuracy tabs
 samples, grid, swap, acc = st.tabs(["Samples", "Class × z grid", "Class swap", "Sample accuracy"])
 with samples:
-    ui.samples_section(model, names, label, temperature, evaluation)
+    draw = ui.z_source_picker(model)
+    density = ui.label_density_for(run, model) if draw == "codes" else None
+    ui.samples_section(model, names, label, temperature, evaluation, density)
 with grid:
     ui.class_grid_section(model, names, temperature)
 with swap:

@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from core import data as datalib
+from core import label_density
 from core.evaluate import evaluate
-from core.runs import Run, read_checkpoint
+from core.runs import Run, load_model, read_checkpoint
 from core.store import atomic
 from core.train import TrainConfig, train
 
@@ -196,6 +197,7 @@ def build(name: str, adopt: Path | None = None) -> dict:
     run.update_config(name=name)
     for lock in dest.glob(".*lock"):  # the update's short lock: nothing to ship
         lock.unlink()
+    ship_label_density(dest)
     res = evaluate(dest)  # written to <dest>/cache/evaluation.json
     card = {
         "name": name,
@@ -216,9 +218,24 @@ def build(name: str, adopt: Path | None = None) -> dict:
     return card
 
 
+def ship_label_density(dest: Path) -> None:
+    """Fit a conditional entry's ``core.label_density`` (each label's own codes) and ship it
+    in <entry>/cache/, where the app and ``core.evaluate`` read it first: no fitting on a
+    user's first visit, and every machine draws from the same mixtures."""
+    model, ckpt = load_model(dest / "checkpoint.pt")
+    if not label_density.supports(model):
+        return
+    train = datalib.load(ckpt.get("dataset", {}).get("name") or RECIPES[dest.name][0]["dataset"])
+    density = label_density.fit(model, train.images, train.labels)
+    (dest / "cache").mkdir(exist_ok=True)
+    label_density.save(density, dest / "cache" / label_density.FILE_NAME)
+    print(f"{dest.name}: label density, components {density.components}")
+
+
 def rescore(name: str) -> None:
     """Score an entry again with the current core.evaluate and update its card."""
     dest = HERE / name
+    ship_label_density(dest)
     card = json.loads((dest / "card.json").read_text())
     card["metrics"] = evaluate(dest, save=False)
     (dest / "cache").mkdir(exist_ok=True)

@@ -1,6 +1,7 @@
 """The Conditional sampling page in a real browser (a real ``streamlit run`` server over the
 tiny digits runs and the pretrained zoo, Debian's Chromium): on a plain run one click
-opens a pretrained conditional model, whose digits accuracy chart names all ten classes.
+opens a pretrained conditional model, which draws z from its prior or its labels' own codes
+and whose digits accuracy charts name all ten classes.
 Screenshots at 1024, 1280 and 1920 pixels go to artifacts/."""
 
 from __future__ import annotations
@@ -60,13 +61,22 @@ def test_one_click_from_a_plain_run_to_a_conditional_model(
                 assert page.get_by_text("is not conditional").count() == 0
                 page.screenshot(path=str(artifacts / f"conditional-opened-{width}.png"))
 
+                # z from each label's own codes: the link and the caption follow
+                page.get_by_text("each label's own codes").click()
+                page.wait_for_url("**draw=codes**", timeout=60_000)
+                page.get_by_text("from the codes of this label's training images").wait_for(
+                    timeout=60_000
+                )
+                wait_idle(page)
+
                 page.get_by_role("tab", name="Sample accuracy").click()
-                page.wait_for_function(f"({TICKS_JS})().length >= 24", timeout=60_000)
+                page.wait_for_function(f"({TICKS_JS})().length >= 34", timeout=60_000)
                 ticks = page.evaluate(TICKS_JS)
-                # both per-class charts (accuracy, variety) name every class
+                # the per-class charts (accuracy, variety, own codes) name every class
                 assert ticks[:20] == [str(k) for k in range(10)] * 2
+                assert ticks[24:34] == [str(k) for k in range(10)]
                 # and the temperature chart its four temperatures
-                assert sorted(ticks[20:]) == ["0.7", "0.8", "0.9", "1"]
+                assert sorted(ticks[20:24]) == ["0.7", "0.8", "0.9", "1"]
                 # the judge's blur, in pixels of these 8 x 8 digits (its help tooltip)
                 judge = page.get_by_test_id("stMetric").filter(has_text="Real test images").first
                 judge.get_by_test_id("stTooltipHoverTarget").hover()

@@ -80,7 +80,7 @@ def test_a_plain_run_opens_a_pretrained_conditional_model_in_one_click(
 def test_digits_accuracy_chart_names_every_class(runs_env, zoo_conditional):
     run = digits_one(zoo_conditional)
     at = open_conditional(run.id)
-    accuracy, variety, _temperature = at.get("plotly_chart")
+    accuracy, variety = at.get("plotly_chart")[:2]
     digits = [str(k) for k in range(10)]
     for chart in (accuracy, variety):
         layout = json.loads(chart.proto.spec)["layout"]
@@ -214,6 +214,75 @@ def test_the_temperature_tradeoff_shows_the_evaluations_figures(runs_env, zoo_co
     lines = {d["name"]: d["y"] for d in chart["data"]}
     assert lines["samples as asked · sharp judge"] == [r["accuracy"]["sharp"] for r in rows]
     assert lines["variety, lowest label"] == [r["variety_lowest"] for r in rows]
-    (table,) = (d.value for d in at.dataframe)
+    table = next(d.value for d in at.dataframe if "temperature" in d.value)
     assert list(table["temperature"]) == ["1", "0.9", "0.8", "0.7"]
     assert list(table["shipped judge"]) == [f"{r['accuracy']['shipped']:.1%}" for r in rows]
+
+
+def test_drawing_z_from_each_labels_own_codes_is_a_choice_in_the_link(runs_env, zoo_conditional):
+    """The Samples tab draws z from the prior or from each label's own codes (the mixtures
+    shipped in the entry's cache); the choice is in the link, the caption says where z came
+    from and what the evaluation measured for the label, and the Sample accuracy tab sets
+    both samplers' figures side by side."""
+    run = digits_one(zoo_conditional)
+    own = run.evaluation()["conditional"]["own_codes"]
+    at = open_conditional(run.id)
+    assert at.radio(key="cd_draw").value == "prior" and "draw" not in at.query_params
+    prior = sample_urls(at)
+    at.radio(key="cd_draw").set_value("codes").run()
+    assert not at.exception
+    assert at.query_params["draw"] == "codes"
+    assert sample_urls(at) != prior
+    label = at.selectbox(key="cd_class").value
+    k = own["components"][label]
+    assert f"from the codes of this label's training images ({k} Gaussian" in sample_caption(at)
+    said = next(c.value for c in at.caption if "this label's own codes" in c.value)
+    assert f"the sharp judge {own['sharp']['per_class'][label]:.0%}" in said
+    table = next(d.value for d in at.dataframe if "z drawn from" in d.value)
+    assert list(table["z drawn from"]) == ["Prior", "Own codes"]
+    assert table["sharp judge"][1] == f"{own['sharp']['sample_accuracy']:.1%}"
+    assert table["variety (lowest label)"][1] == (
+        f"{own['variety']['ratio']:.0%} ({own['variety']['lowest']:.0%})"
+    )
+    # a shared link opens on the same draws; a hostile value is ignored
+    again = open_conditional(run.id, {"draw": "codes"})
+    assert again.radio(key="cd_draw").value == "codes"
+    assert sample_urls(again) == sample_urls(at)
+    for hostile in ("../../etc/passwd", "CODES", "codes" * 300, ""):
+        bad = open_conditional(run.id, {"draw": hostile})
+        assert bad.radio(key="cd_draw").value == "prior"
+
+
+def test_a_users_cvae_fits_its_own_codes_once_into_its_cache(tmp_path, monkeypatch, tiny_runs):
+    """A run of the user's own has no mixtures shipped: the first draw fits them to its
+    training split and keeps them in the run's cache; a damaged cache file is fitted again."""
+    import shutil
+
+    from core import label_density
+
+    root = tmp_path / "runs"
+    src = tiny_runs["cvae"].path
+    dst = root / src.name
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".*lock"))
+    monkeypatch.setenv("LATENTLAB_RUNS_DIR", str(root))
+    cached = dst / "cache" / label_density.FILE_NAME
+    assert not cached.exists()
+    at = open_conditional(dst.name, {"draw": "codes"})
+    assert at.radio(key="cd_draw").value == "codes"
+    assert "from the codes of this label's training images" in sample_caption(at)
+    assert cached.is_file()
+    model = load_model(dst / "checkpoint.pt")[0]
+    assert label_density.load(cached, model).num_classes == 10
+    # a conditional model whose latent is categorical cannot: no choice, and the link's
+    # ?draw=codes is dropped
+    from core.train import TrainConfig, train
+
+    cfg = TrainConfig(dataset="digits", model="gumbel-vae", epochs=1, batch_size=128, val_size=200)
+    args = {"latent_dim": 4, "categories": 5, "hidden_dim": 32, "conditional": True}
+    gumbel = train(cfg, args, name="gumbel", root=root)
+    assert load_model(gumbel.checkpoint_path)[0].conditional
+    at = open_conditional(gumbel.id, {"draw": "codes"})
+    assert at.title[0].value == "Conditional sampling"
+    assert not [r for r in at.radio if r.key == "cd_draw"]
+    assert "draw" not in at.query_params
+    assert "from the codes" not in sample_caption(at)

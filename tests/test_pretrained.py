@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 
 from core import data as datalib
+from core import label_density
 from core.evaluate import evaluate
 from core.models import MODELS
 from core.runs import Run, RunError, load_model
@@ -45,6 +46,9 @@ def test_zoo_is_small_and_read_only():
             run.delete()
         model, ck = load_model(run.checkpoint_path)  # weights_only=True inside
         assert "optimizer" not in ck and ck["model_name"] == model.name
+        if label_density.supports(model):  # each label's own codes, fitted when shipped
+            shipped = label_density.load(p / "cache" / label_density.FILE_NAME, model)
+            assert shipped.num_classes == model.num_classes, p.name
 
 
 def test_bundled_sample():
@@ -87,6 +91,13 @@ def test_card_numbers_are_reproduced(entry):
             for judge, acc in card["accuracy"].items():
                 assert row["accuracy"][judge] == pytest.approx(acc, abs=0.02), judge
             assert row["variety"] == pytest.approx(card["variety"], abs=0.005)
+        if want["conditional"].get("own_codes"):  # z from each label's shipped mixtures
+            own, card = got["conditional"]["own_codes"], want["conditional"]["own_codes"]
+            assert own["components"] == card["components"]
+            for judge in ("shipped", "sharp"):
+                acc = own[judge]["sample_accuracy"]
+                assert acc == pytest.approx(card[judge]["sample_accuracy"], abs=0.02), judge
+            assert own["variety"]["ratio"] == pytest.approx(card["variety"]["ratio"], abs=0.005)
 
 
 def test_fashion_mnist_judge_is_shipped():
