@@ -62,7 +62,7 @@ def test_one_click_from_a_plain_run_to_a_conditional_model(
                 page.screenshot(path=str(artifacts / f"conditional-opened-{width}.png"))
 
                 # z from each label's own codes: the link and the caption follow
-                page.get_by_text("each label's own codes").click()
+                page.get_by_test_id("stRadioGroup").get_by_text("each label's own codes").click()
                 page.wait_for_url("**draw=codes**", timeout=60_000)
                 page.get_by_text("from the codes of this label's training images").wait_for(
                     timeout=60_000
