@@ -246,6 +246,8 @@ def _refuse_queued(path: Path, message: str) -> None:
     marked failed with the reason; a run in any other state is left as it is."""
     run = Run(path)
     with contextlib.suppress(Exception):
+        if not (run.exists and run.status().get("state") == "queued"):
+            return  # nothing to mark: a refused command leaves the folder as it was
         run.acquire()  # the lock core.jobs handed down, or a free one; never another's run
         try:
             if run.exists and run.status().get("state") == "queued":

@@ -147,7 +147,7 @@ BAD_VALUES = {
     "anneal-rate nan": ((*GUMBEL, "--anneal-rate", "nan"), "finite"),
     "anneal-rate negative": ((*GUMBEL, "--anneal-rate", "-0.1"), "anneal_rate"),
     "anneal-rate inf": ((*GUMBEL, "--anneal-rate", "inf"), "finite"),
-    "loss weight overflows": (("--loss", HUGE_LOSS), "finite"),
+    "loss weight overflows": (("--loss", HUGE_LOSS), "too large to compute with"),
     # absurd integers are capped before anything is built
     "latent-dim a billion": ((*MLP, "--latent-dim", "1000000000"), "too large"),
     "latent-dim zero": ((*MLP, "--latent-dim", "0"), "Latent size 0"),
