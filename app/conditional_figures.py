@@ -217,21 +217,38 @@ def own_codes_section(cond: dict, xs: list[str]) -> None:
     st.markdown(
         "**z from each label's own codes**: instead of the prior, z is drawn from a mixture "
         "of Gaussians fitted, after training, to where the encoder puts that label's training "
-        "images (the number of Gaussians per label chosen by BIC on the codes alone). "
-        "Same number of samples and seeds as above."
+        "images (the number of Gaussians per label chosen by BIC on the codes alone), and at "
+        "a temperature below 1 each draw nearer its Gaussian's centre. Same number of samples "
+        "and seeds as above."
     )
     sharp = cond.get("sharp") or {}
-    rows = [("Prior", cond.get("sample_accuracy"), sharp.get("sample_accuracy"),
-             cond.get("variety") or {}),
-            ("Own codes", own.get("shipped", {}).get("sample_accuracy"),
-             own.get("sharp", {}).get("sample_accuracy"), own.get("variety") or {})]  # fmt: skip
+    rows = [
+        (
+            "Prior",
+            1.0,
+            cond.get("sample_accuracy"),
+            sharp.get("sample_accuracy"),
+            (cond.get("variety") or {}).get("ratio"),
+            (cond.get("variety") or {}).get("lowest"),
+        )
+    ]
+    by_t = own.get("temperature") or [
+        {
+            "temperature": 1.0,
+            "accuracy": {n: own.get(n, {}).get("sample_accuracy") for n in ("shipped", "sharp")},
+            "variety": own.get("variety", {}).get("ratio"),
+            "variety_lowest": own.get("variety", {}).get("lowest"),
+        }
+    ]
+    rows += [("Own codes", r["temperature"], r["accuracy"].get("shipped"),
+              r["accuracy"].get("sharp"), r.get("variety"), r.get("variety_lowest"))
+             for r in by_t]  # fmt: skip
     table = {
         "z drawn from": [r[0] for r in rows],
-        "shipped judge": [share(r[1], ".1%") for r in rows],
-        "sharp judge": [share(r[2], ".1%") for r in rows],
-        "variety (lowest label)": [
-            f"{share(r[3].get('ratio'), '.0%')} ({share(r[3].get('lowest'), '.0%')})" for r in rows
-        ],
+        "temperature": [f"{r[1]:g}" for r in rows],
+        "shipped judge": [share(r[2], ".1%") for r in rows],
+        "sharp judge": [share(r[3], ".1%") for r in rows],
+        "variety (lowest label)": [f"{share(r[4], '.0%')} ({share(r[5], '.0%')})" for r in rows],
     }
     st.dataframe(table, hide_index=True, key="cd_own_table")
     bars = [

@@ -286,19 +286,25 @@ def samples_section(
 
 
 def measured_own_codes(own: dict | None, temperature: float, label: int) -> str | None:
-    """What the evaluation measured with z from each label's own codes (at temperature 1),
+    """What the evaluation measured with z from each label's own codes at this temperature,
     for this label, in one line (None where it was not measured)."""
-    if not own or temperature != 1.0:
+    if not own:
         return None
-    read = " and ".join(
-        f"the {name} judge {own[name]['per_class'][label]:.0%}"
-        for name in ("shipped", "sharp")
-        if name in own
-    )
+    if temperature == 1.0:
+        per = {n: own[n]["per_class"] for n in ("shipped", "sharp") if n in own}
+        variety = own["variety"]["per_class"]
+    else:
+        rows = own.get("temperature") or []
+        row = next((r for r in rows if abs(r["temperature"] - temperature) < 1e-9), None)
+        if row is None:
+            return None
+        per, variety = row["per_class"], row["variety_per_class"]
+    read = " and ".join(f"the {name} judge {p[label]:.0%}" for name, p in per.items())
+    at = "" if temperature == 1.0 else f" at temperature {temperature:g}"
     return (
-        f"Measured with z from this label's own codes: {read} read as asked; variety "
-        f"{own['variety']['per_class'][label]:.0%} of real images'. The Sample accuracy tab "
-        "compares it with the prior."
+        f"Measured with z from this label's own codes{at}: {read} read as asked; variety "
+        f"{variety[label]:.0%} of real images'. The Sample accuracy tab compares it with the "
+        "prior."
     )
 
 

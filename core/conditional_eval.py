@@ -194,6 +194,7 @@ def temperature_tradeoff(
     variety_per_class: int = 200,
     seed: int = 0,
     at_one: dict | None = None,
+    density=None,
 ) -> list[dict] | None:
     """What sampling nearer the prior's centre buys and costs: at each temperature t, the
     share of samples each judge reads as the asked label (``per_class`` a label, the same
@@ -204,7 +205,9 @@ def temperature_tradeoff(
 
     ``at_one``: the figures at t = 1 already measured with these draws (each judge's
     ``sample_accuracy`` and ``per_class``, and ``variety`` from ``sample_variety``), taken
-    as the t = 1 row instead of drawing them again (``core.evaluate`` passes its own)."""
+    as the t = 1 row instead of drawing them again (``core.evaluate`` passes its own).
+    ``density`` (``core.label_density``): z from each label's own codes, each draw t times
+    as far from its component's mean."""
     _need_conditional(model)
     if not model.continuous_latent:
         return None
@@ -220,11 +223,11 @@ def temperature_tradeoff(
         else:
             acc = {
                 name: conditional_sample_accuracy(
-                    model, j, model.num_classes, per_class, seed, temperature=t
+                    model, j, model.num_classes, per_class, seed, temperature=t, density=density
                 )
                 for name, j in judges.items()
             }
-            var = sample_variety(model, test, variety_per_class, seed, temperature=t)
+            var = sample_variety(model, test, variety_per_class, seed, t, density)
         rows.append(
             {
                 "temperature": float(t),

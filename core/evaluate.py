@@ -31,7 +31,8 @@ Protocol (all on the test split, z = the posterior mean):
   and 0.7 (``temperature``: z drawn nearer the prior's centre; what that buys and costs);
   and both judges' sample accuracy and the variety with z drawn from each label's own
   codes instead of the prior (``own_codes``: ``core.label_density``, a mixture per label
-  fitted to the training images' codes), with the same draws' seeds.
+  fitted to the training images' codes), with the same draws' seeds, at the same
+  temperatures (``own_codes.temperature``).
 """
 
 from __future__ import annotations
@@ -248,7 +249,7 @@ def evaluate(
             )  # fmt: skip
         if own_codes and label_density.supports(model):
             res["conditional"]["own_codes"] = own_codes_reading(
-                model, target, train, test, {"shipped": j, "sharp": sharp}, per_class
+                model, target, train, test, {"shipped": j, "sharp": sharp}, per_class, temperatures
             )
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if save and Path(target).is_dir():
@@ -257,9 +258,12 @@ def evaluate(
     return res
 
 
-def own_codes_reading(model, target, train, test, judges: dict, per_class: int) -> dict:
+def own_codes_reading(
+    model, target, train, test, judges: dict, per_class: int, temperatures=()
+) -> dict:
     """Each judge's sample accuracy (overall, per class) and the variety with z drawn from
-    each label's own codes (``core.label_density``), with the seeds of the prior's figures.
+    each label's own codes (``core.label_density``), with the seeds of the prior's figures,
+    and again at ``temperatures`` (``temperature``: the rows of ``temperature_tradeoff``).
     The density comes from a run directory's cache (fitted and written there when missing)."""
     if Path(target).is_dir():
         density = label_density.get(Run(Path(target)), model, train)
@@ -275,6 +279,11 @@ def own_codes_reading(model, target, train, test, judges: dict, per_class: int) 
             "per_class": [round(v, 3) for v in acc["per_class"]],
         }
     out["variety"] = sample_variety(model, test, density=density)
+    if temperatures:
+        at_one = {**{n: out[n] for n in judges}, "variety": out["variety"]}  # the t = 1 row
+        out["temperature"] = temperature_tradeoff(
+            model, test, judges, temperatures, per_class, at_one=at_one, density=density
+        )
     return out
 
 

@@ -239,11 +239,21 @@ def test_drawing_z_from_each_labels_own_codes_is_a_choice_in_the_link(runs_env, 
     said = next(c.value for c in at.caption if "this label's own codes" in c.value)
     assert f"the sharp judge {own['sharp']['per_class'][label]:.0%}" in said
     table = next(d.value for d in at.dataframe if "z drawn from" in d.value)
-    assert list(table["z drawn from"]) == ["Prior", "Own codes"]
+    rows = own["temperature"]  # t = 1 first: the block's own figures
+    assert list(table["z drawn from"]) == ["Prior"] + ["Own codes"] * len(rows)
+    assert list(table["temperature"]) == ["1"] + [f"{r['temperature']:g}" for r in rows]
     assert table["sharp judge"][1] == f"{own['sharp']['sample_accuracy']:.1%}"
     assert table["variety (lowest label)"][1] == (
         f"{own['variety']['ratio']:.0%} ({own['variety']['lowest']:.0%})"
     )
+    assert list(table["shipped judge"][2:]) == [f"{r['accuracy']['shipped']:.1%}" for r in rows[1:]]
+    # at a measured temperature the caption says what was measured there
+    at.slider(key="cd_temp").set_value(0.8).run()
+    row = next(r for r in rows if r["temperature"] == 0.8)
+    said = next(c.value for c in at.caption if "own codes at temperature 0.8" in c.value)
+    assert f"the sharp judge {row['per_class']['sharp'][label]:.0%}" in said
+    assert "at temperature 0.8" in sample_caption(at)
+    at.slider(key="cd_temp").set_value(1.0).run()
     # a shared link opens on the same draws; a hostile value is ignored
     again = open_conditional(run.id, {"draw": "codes"})
     assert again.radio(key="cd_draw").value == "codes"
