@@ -251,6 +251,23 @@ def own_codes_section(cond: dict, xs: list[str]) -> None:
         "variety (lowest label)": [f"{share(r[4], '.0%')} ({share(r[5], '.0%')})" for r in rows],
     }
     st.dataframe(table, hide_index=True, key="cd_own_table")
+    swap = own.get("swap") or {}
+    if swap:
+        kept = {
+            "shipped": (cond.get("swap") or {}).get("accuracy"),
+            "sharp": (sharp.get("swap") or {}).get("accuracy"),
+        }
+        st.caption(
+            "Class swap with each code moved from its label's own codes to the same place "
+            "among the new label's (the Class swap tab with own codes, the code not kept): "
+            + "; ".join(
+                f"the {name} judge reads the new label {share(r.get('accuracy'), '.1%')} "
+                f"(the code kept as it is: {share(kept.get(name), '.1%')}), the old one "
+                f"{share(r.get('kept_old'), '.1%')}"
+                for name, r in swap.items()
+            )
+            + "."
+        )
     bars = [
         (f"own codes · {name} judge", own[name].get("per_class"), colour)
         for name, colour in (("shipped", "#1f77b4"), ("sharp", "#ff7f0e"))

@@ -336,7 +336,9 @@ def class_grid_section(model, names: list[str], temperature: float = 1.0) -> Non
     )
 
 
-def class_swap_section(model, test, names: list[str], label: int) -> None:
+def class_swap_section(model, test, names: list[str], label: int, density=None) -> None:
+    """``density`` (the Samples tab drew from each label's own codes): the code is moved
+    to the same place among each label's own codes, unless kept as it is."""
     labels = test.labels
     first = int(torch.nonzero(labels == label)[0]) if (labels == label).any() else 0
     c1, c2 = st.columns([2, 1])
@@ -362,11 +364,12 @@ def class_swap_section(model, test, names: list[str], label: int) -> None:
         "Keep the code as it is",
         key="cd_swap_keep",
         help="Off: under a prior per label, the code is first moved to the same place in "
-        "each label's Gaussian, so the code carries the class too. On: the same code under "
-        "every label, so only the label can change the class. A model whose prior ignores "
-        "the label draws the same either way.",
+        "each label's Gaussian, so the code carries the class too; with z drawn from each "
+        "label's own codes, to the same place among that label's codes. On: the same code "
+        "under every label, so only the label can change the class. A model whose prior "
+        "ignores the label draws the same either way under the prior.",
     )
-    res = ex.class_swap(model, x, own, move=not keep)
+    res = ex.class_swap(model, x, own, move=not keep, density=density)
     scale = max(1, 64 // model.image_shape[-1])
     arr = ex.sprite(res["images"], len(names), pad=2)
     png = ex.png_bytes(arr, scale)
@@ -375,10 +378,15 @@ def class_swap_section(model, test, names: list[str], label: int) -> None:
         width=72,
         caption=[("▸ " if k == own else "") + md_escape(n) for k, n in enumerate(names)],
     )
+    moved = (
+        " moved to the same place among each label's own codes and"
+        if density is not None and not keep
+        else ""
+    )
     st.caption(
-        f"{what} is encoded with its own label ({md_escape(names[own])}); its latent z is "
-        "then decoded under every label. ▸ marks its own class. The Sample accuracy tab says "
-        "how often judges read the new label."
+        f"{what} is encoded with its own label ({md_escape(names[own])}); its latent z is"
+        f"{moved} then decoded under every label. ▸ marks its own class. The Sample accuracy "
+        "tab says how often judges read the new label."
     )
     st.download_button(
         "Download PNG",

@@ -109,14 +109,16 @@ def _per_class_pick(labels: torch.Tensor, c: int, n: int, g: torch.Generator) ->
 
 @torch.no_grad()
 def class_swap_accuracy(
-    model, test, judge, per_class: int = 100, seed: int = 0, move: bool = False
+    model, test, judge, per_class: int = 100, seed: int = 0, move: bool = False, density=None
 ) -> dict:
     """For ``per_class`` test images of each label a: encode with a, decode the code with
     every other label b, and count the decodings the judge reads as b ("per_class": by the
     new label b) and as the old label a ("kept_old": the code, not the label, held the
     class). The code is kept as it is: the label alone must steer the decoder. ``move``
     first moves it by ``model.carry_z`` (under a per-label prior, to the same place
-    relative to b's Gaussian: what the Conditional page's class swap shows)."""
+    relative to b's Gaussian: what the Conditional page's class swap shows). With a
+    ``core.label_density`` ``density`` the code is moved from a's own codes to the same
+    place in b's (``LabelDensity.carry``) instead."""
     _need_conditional(model)
     model.eval()
     k = model.num_classes
@@ -135,7 +137,10 @@ def class_swap_accuracy(
             if b == a:
                 continue
             yb = torch.full((len(idx),), b, device=model.device)
-            zb = model.carry_z(z, ya, yb) if move else z
+            if density is not None:
+                zb = density.carry(z, a, b).to(model.device)
+            else:
+                zb = model.carry_z(z, ya, yb) if move else z
             pred = judge.predict(model.decode(zb, yb).cpu())
             hits[b] += float((pred == b).sum())
             counts[b] += len(idx)

@@ -263,7 +263,8 @@ def own_codes_reading(
 ) -> dict:
     """Each judge's sample accuracy (overall, per class) and the variety with z drawn from
     each label's own codes (``core.label_density``), with the seeds of the prior's figures,
-    and again at ``temperatures`` (``temperature``: the rows of ``temperature_tradeoff``).
+    the class swap with each code carried to the new label's own codes (``swap``), and
+    again at ``temperatures`` (``temperature``: the rows of ``temperature_tradeoff``).
     The density comes from a run directory's cache (fitted and written there when missing)."""
     if Path(target).is_dir():
         density = label_density.get(Run(Path(target)), model, train)
@@ -279,6 +280,10 @@ def own_codes_reading(
             "per_class": [round(v, 3) for v in acc["per_class"]],
         }
     out["variety"] = sample_variety(model, test, density=density)
+    out["swap"] = {  # each code moved from its label's own codes to the new label's
+        name: class_swap_accuracy(model, test, judge, density=density)
+        for name, judge in judges.items()
+    }
     if temperatures:
         at_one = {**{n: out[n] for n in judges}, "variety": out["variety"]}  # the t = 1 row
         out["temperature"] = temperature_tradeoff(

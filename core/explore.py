@@ -362,10 +362,11 @@ def class_z_grid(model, n_z: int, seed: int = 0, temperature: float = 1.0) -> to
 
 
 @torch.no_grad()
-def class_swap(model, x: torch.Tensor, label: int, move: bool = True) -> dict:
+def class_swap(model, x: torch.Tensor, label: int, move: bool = True, density=None) -> dict:
     """Encode one image with its own label, then decode its latent under every label
     (``move``: first moved by ``model.carry_z`` to the same place under each label's prior,
-    which changes it only for a model whose prior depends on the label).
+    which changes it only for a model whose prior depends on the label; with a
+    ``core.label_density`` ``density``, to the same place among each label's own codes).
 
     Returns:
         {"latent": (L,), "images": (num_classes, C, H, W), row c decoded with label c}.
@@ -374,7 +375,9 @@ def class_swap(model, x: torch.Tensor, label: int, move: bool = True) -> dict:
     latent = place_image(model, x, label)["latent"]
     k = model.num_classes
     zs = np.tile(latent, (k, 1)).astype(np.float32)
-    if move:  # a class prior moves it
+    if move and density is not None:  # from its label's own codes to each label's
+        zs = density.carry(torch.as_tensor(zs), label, torch.arange(k)).numpy()
+    elif move:  # a class prior moves it
         zs = model.carry_z(torch.as_tensor(zs), label, torch.arange(k)).cpu().numpy()
     images = decode_points(model, zs, torch.arange(k))
     return {"latent": latent, "images": images}

@@ -100,6 +100,34 @@ class LabelDensity:
             z[rows] = self.means[c][k] + temperature * (self.scale_tril[c][k] @ eps).squeeze(-1)
         return z
 
+    def gaussian(self, c: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Label ``c``'s mixture as one Gaussian: its mean (D,) and the Cholesky factor
+        (D, D) of its covariance (within and between components)."""
+        w, m, s = self.weights[c].double(), self.means[c].double(), self.scale_tril[c].double()
+        mu = (w[:, None] * m).sum(0)
+        within = (w[:, None, None] * (s @ s.transpose(-1, -2))).sum(0)
+        between = ((m - mu).T * w) @ (m - mu)
+        cov = within + between + 1e-9 * torch.eye(self.latent_dim, dtype=torch.float64)
+        return mu, torch.linalg.cholesky(cov)
+
+    def carry(self, z: torch.Tensor, y_from, y_to) -> torch.Tensor:
+        """Each code (n, D) of label ``y_from`` moved to the same place in label ``y_to``'s
+        codes: whitened by ``y_from``'s Gaussian (``gaussian``), coloured by ``y_to``'s (a
+        style as far from the label's typical code, in the same directions). Labels: one
+        or one per row."""
+        z = torch.as_tensor(z).double().cpu()
+        n = len(z)
+        a = torch.as_tensor(y_from).reshape(-1).cpu().expand(n)
+        b = torch.as_tensor(y_to).reshape(-1).cpu().expand(n)
+        out = torch.empty_like(z)
+        fits = {c: self.gaussian(c) for c in torch.unique(torch.cat([a, b])).tolist()}
+        for pair in torch.unique(torch.stack([a, b], 1), dim=0).tolist():
+            rows = torch.nonzero((a == pair[0]) & (b == pair[1])).flatten()
+            (mu_a, l_a), (mu_b, l_b) = fits[pair[0]], fits[pair[1]]
+            e = torch.linalg.solve_triangular(l_a, (z[rows] - mu_a).T, upper=False)
+            out[rows] = mu_b + (l_b @ e).T
+        return out.float()
+
     def to_dict(self) -> dict:
         return {
             "format": FORMAT,

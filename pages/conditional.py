@@ -48,6 +48,6 @@ with samples:
 with grid:
     ui.class_grid_section(model, names, temperature)
 with swap:
-    ui.class_swap_section(model, test, names, label)
+    ui.class_swap_section(model, test, names, label, density)
 with acc:
     figures.accuracy_section(run, names, test.image_shape, evaluation)

@@ -72,6 +72,23 @@ def test_draws_are_reproducible_labelled_and_scaled_by_temperature(density):
         density.sample(torch.tensor([12]))
 
 
+def test_carry_moves_a_code_to_the_same_place_among_another_labels_codes(density):
+    y3 = torch.full((2000,), 3)
+    z3 = density.sample(y3, torch.Generator().manual_seed(2))
+    moved = density.carry(z3, 3, 7)
+    mu7, l7 = density.gaussian(7)
+    # label 3's codes land where label 7's are: its mean and covariance
+    assert torch.allclose(moved.double().mean(0), mu7, atol=0.1)
+    cov = torch.cov(moved.double().T)
+    assert torch.allclose(cov, l7 @ l7.T, atol=0.1 * float((l7 @ l7.T).diagonal().max()))
+    back = density.carry(moved, 7, 3)  # and back again: the same codes
+    assert torch.allclose(back, z3, atol=1e-4)
+    assert torch.allclose(density.carry(z3, 3, 3), z3, atol=1e-5)
+    # one label per row, in any order
+    rows = density.carry(z3[:4], torch.tensor([3, 3, 3, 3]), torch.tensor([7, 3, 7, 3]))
+    assert torch.allclose(rows[0], moved[0]) and torch.allclose(rows[1], z3[1], atol=1e-5)
+
+
 def test_samples_from_own_codes_are_read_as_their_label(model, digits, density, tmp_path):
     train, test = digits
     judge = get_judge(train, tmp_path)

@@ -254,6 +254,15 @@ def test_drawing_z_from_each_labels_own_codes_is_a_choice_in_the_link(runs_env, 
     assert f"the sharp judge {row['per_class']['sharp'][label]:.0%}" in said
     assert "at temperature 0.8" in sample_caption(at)
     at.slider(key="cd_temp").set_value(1.0).run()
+    # the swap's code is carried among the labels' own codes (unless kept as it is)
+    moved = swap_urls(at)
+    assert any("moved to the same place among each label's own codes" in c.value
+               for c in at.caption)  # fmt: skip
+    said = next(c.value for c in at.caption if c.value.startswith("Class swap with each code"))
+    assert f"reads the new label {own['swap']['sharp']['accuracy']:.1%}" in said
+    at.toggle(key="cd_swap_keep").set_value(True).run()
+    assert swap_urls(at)[1:] != moved[1:]
+    at.toggle(key="cd_swap_keep").set_value(False).run()
     # a shared link opens on the same draws; a hostile value is ignored
     again = open_conditional(run.id, {"draw": "codes"})
     assert again.radio(key="cd_draw").value == "codes"

@@ -98,6 +98,8 @@ def test_card_numbers_are_reproduced(entry):
                 acc = own[judge]["sample_accuracy"]
                 assert acc == pytest.approx(card[judge]["sample_accuracy"], abs=0.02), judge
             assert own["variety"]["ratio"] == pytest.approx(card["variety"]["ratio"], abs=0.005)
+            for judge, swap in card.get("swap", {}).items():  # codes carried between labels
+                assert own["swap"][judge]["accuracy"] == pytest.approx(swap["accuracy"], abs=0.01)
             (row,) = own["temperature"]  # and at 0.8
             want_row = next(r for r in card["temperature"] if r["temperature"] == 0.8)
             for judge, acc in want_row["accuracy"].items():

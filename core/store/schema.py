@@ -294,6 +294,7 @@ EVALUATION = {
             "shipped?": _ACCURACY,
             "sharp?": _ACCURACY,
             "variety": _VARIETY,
+            "swap?": {str: _SWAP},
             "temperature?": (None, [_TEMPERATURE_ROW]),
         },
     },
