@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import shutil
 import socket
 from pathlib import Path
@@ -23,32 +22,15 @@ from core.config import validate_run
 from core.importer import import_checkpoint
 from core.runs import Run, read_checkpoint
 from core.train import TrainConfig, train
+from tests.test_pages_app import open_page, texts  # open_page: no exception on opening
 
 ROOT = Path(__file__).resolve().parent.parent
-MAIN = str(ROOT / "app" / "main.py")
 PRETRAINED_FMNIST = ROOT / "pretrained" / "fmnist-mlp-vae-2d" / "checkpoint.pt"
 # what earlier versions wrote as an imported or repaired mlp-vae's settings: every field of
 # its config, with the conv and fcconv backbones' widths that the mlp backbone does not use
 OLD_IMPORTED_ARGS = {"arch": "mlp", "channels": [32, 64], "class_prior": False,
                      "conditional": False, "dec_channels": 118, "enc_channels": 32,
                      "hidden_dim": 16, "latent_dim": 2}  # fmt: skip
-
-
-def open_page(page: str, query: dict | None = None, **state) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=180)
-    for k, v in state.items():
-        at.session_state[k] = v
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    if page != "home":
-        at.switch_page(f"../pages/{page}.py")
-        at.run()
-    return at
-
-
-def texts(elements) -> str:
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in elements))
 
 
 def no_exception(at: AppTest) -> None:
