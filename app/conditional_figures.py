@@ -9,7 +9,7 @@ import re
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.conditional_page import class_label
+from app.conditional_page import class_label, own_codes_rows
 from app.evaluation_ui import evaluation_job, start_evaluation
 from app.text import html_escape, md_escape
 from core import jobs
@@ -222,27 +222,12 @@ def own_codes_section(cond: dict, xs: list[str]) -> None:
         "and seeds as above."
     )
     sharp = cond.get("sharp") or {}
-    rows = [
-        (
-            "Prior",
-            1.0,
-            cond.get("sample_accuracy"),
-            sharp.get("sample_accuracy"),
-            (cond.get("variety") or {}).get("ratio"),
-            (cond.get("variety") or {}).get("lowest"),
-        )
-    ]
-    by_t = own.get("temperature") or [
-        {
-            "temperature": 1.0,
-            "accuracy": {n: own.get(n, {}).get("sample_accuracy") for n in ("shipped", "sharp")},
-            "variety": own.get("variety", {}).get("ratio"),
-            "variety_lowest": own.get("variety", {}).get("lowest"),
-        }
-    ]
+    variety = cond.get("variety") or {}
+    rows = [("Prior", 1.0, cond.get("sample_accuracy"), sharp.get("sample_accuracy"),
+             variety.get("ratio"), variety.get("lowest"))]  # fmt: skip
     rows += [("Own codes", r["temperature"], r["accuracy"].get("shipped"),
               r["accuracy"].get("sharp"), r.get("variety"), r.get("variety_lowest"))
-             for r in by_t]  # fmt: skip
+             for r in own_codes_rows(own)]  # fmt: skip
     table = {
         "z drawn from": [r[0] for r in rows],
         "temperature": [f"{r[1]:g}" for r in rows],

@@ -1,6 +1,7 @@
 """The conditional-sampling page's sections: what a conditional run is (for one that is
-not), the class picker with its URL mirror, samples of a class, the class x z grid and the
-class swap (of a test image or an upload). The Sample accuracy tab's figures are in
+not), samples of a class, the class x z grid and the class swap (of a test image or an
+upload). The controls above them (class, temperature, where z is drawn from) are in
+``app.conditional_controls``. The Sample accuracy tab's figures are in
 ``app.conditional_figures``."""
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ import streamlit as st
 import torch
 
 from app import url_state
-from app.common import get_dataset, is_pretrained, set_current_run, usable_runs
+from app.common import is_pretrained, set_current_run, usable_runs
 from app.explore_common import big_png, show_images
 from app.text import md_escape, one_line
 from core import explore as ex
-from core import label_density
-from core.conditional_eval import TRADEOFF_TEMPERATURES
-from core.models import MAX_SAMPLING_TEMPERATURE
 from core.runs import Run
 from core.uploads import PictureError, open_picture
 
@@ -98,121 +96,6 @@ def class_label(k: int, names: list[str]) -> str:
     return names[k] if names[k] == str(k) else f"{k} · {names[k]}"
 
 
-def class_picker(names: list[str]) -> int:
-    """The class to sample, mirrored in the URL as ?class=<index>."""
-    if not st.session_state.get("cd_url_done"):
-        st.session_state["cd_url_done"] = True
-        wanted = url_state.read_int("class", None, 0, len(names) - 1, warn=False)
-        if wanted is not None:
-            st.session_state["cd_class"] = wanted
-    label = st.selectbox(
-        "Class",
-        list(range(len(names))),
-        key="cd_class",
-        format_func=lambda c: class_label(c, names),
-    )
-    url_state.write({"class": label})
-    return int(label)
-
-
-def _parse_temperature(v: str) -> float | None:
-    t = url_state.parse_float(v, MAX_SAMPLING_TEMPERATURE)
-    return t if t is not None and t >= 0 else None
-
-
-def temperature_picker(model) -> float:
-    """The sampling temperature for the Samples and Class × z tabs (1: the prior itself),
-    mirrored in the URL as ?temperature=<t> when it is not 1. A categorical latent has no
-    spread to scale: 1, and no slider."""
-    if not model.continuous_latent:
-        url_state.forget("temperature")
-        return 1.0
-    if not st.session_state.get("cd_temp_url_done"):
-        st.session_state["cd_temp_url_done"] = True
-        wanted = url_state.read("temperature", _parse_temperature)  # refused: ignored
-        if wanted is not None:
-            st.session_state["cd_temp"] = round(round(wanted / 0.05) * 0.05, 2)
-    st.session_state.setdefault("cd_temp", 1.0)
-    t = st.slider(
-        "Temperature",
-        min_value=0.0,
-        max_value=MAX_SAMPLING_TEMPERATURE,
-        step=0.05,
-        key="cd_temp",
-        help="Draw z at t times its distance from the prior's centre. Below 1 the samples "
-        "are more typical of their class and less varied; 0 draws the centre itself, one "
-        "image per label. The Sample accuracy tab measures both at "
-        + ", ".join(f"{t:g}" for t in TRADEOFF_TEMPERATURES)
-        + ".",
-    )
-    url_state.write({"temperature": None if t == 1.0 else f"{t:g}"})
-    return float(t)
-
-
-DRAW_CHOICES = {"prior": "the prior", "codes": "each label's own codes"}
-
-
-def z_source_picker(model) -> str:
-    """Where the Samples tab draws z from: the model's prior, or (a conditional model with
-    a continuous latent and an encoder) each label's own codes (``core.label_density``),
-    mirrored in the URL as ?draw=codes."""
-    if not label_density.supports(model):
-        url_state.forget("draw")
-        return "prior"
-    if not st.session_state.get("cd_draw_url_done"):
-        st.session_state["cd_draw_url_done"] = True
-        wanted = url_state.read("draw", lambda v: v if v in DRAW_CHOICES else None)
-        if wanted is not None:
-            st.session_state["cd_draw"] = wanted
-    choice = st.radio(
-        "Draw z from",
-        list(DRAW_CHOICES),
-        key="cd_draw",
-        horizontal=True,
-        format_func=DRAW_CHOICES.get,
-        help="The prior is what the model was trained with. Each label's own codes: a "
-        "mixture of Gaussians fitted, after training, to where the encoder puts that label's "
-        "training images, so a draw lands where real images of the label do (fitted once "
-        "per model and kept in the run's cache).",
-    )
-    url_state.write({"draw": None if choice == "prior" else choice})
-    return str(choice)
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _density(path: str, mtime: float, _run: Run, _model):
-    from core import data as datalib
-
-    try:
-        return label_density.get(_run, _model, get_dataset(*_train_split(_run)))
-    except (datalib.DatasetError, ValueError) as e:  # no training images; a label without
-        return str(e)  # two of them: one sentence each
-
-
-def _train_split(run: Run) -> tuple[str, str, str | None]:
-    t = (run.config_or_none() or {}).get("train") or {}
-    return str(t.get("dataset", "digits")), "train", t.get("data_dir")
-
-
-def label_density_for(run: Run, model):
-    """The run's ``core.label_density`` density (read from its cache, or fitted to its
-    training split once, with a spinner), or None after one sentence saying why not."""
-    p = run.checkpoint_path
-    try:
-        mtime = p.stat().st_mtime
-    except OSError:
-        st.warning("The run's checkpoint cannot be read, so z is drawn from the prior.")
-        return None
-    with st.spinner("Fitting where each label's training images lie in z (once per model)…"):
-        got = _density(str(p), mtime, run, model)
-    if isinstance(got, str):
-        st.warning(
-            f"{md_escape(got.rstrip('.'))}; without the training images z is drawn from the prior."
-        )
-        return None
-    return got
-
-
 def _prior_words(model, t: float) -> str:
     prior = model.prior_description
     return prior if t == 1.0 else f"{prior} at temperature {t:g}"
@@ -225,9 +108,12 @@ def _seed_button(key: str, label: str = "New draw") -> int:
     return int(st.session_state[key])
 
 
-def measured_at(tradeoff: list[dict] | None, temperature: float, label: int) -> str | None:
+def measured_at(
+    tradeoff: list[dict] | None, temperature: float, label: int, source: str = ""
+) -> str | None:
     """What the evaluation measured at this temperature, for this label, in one line (None
-    where it was not measured there)."""
+    where it was not measured there). ``source``: where z was drawn from, when not the
+    prior (words ending in a space)."""
     row = next((r for r in tradeoff or [] if abs(r["temperature"] - temperature) < 1e-9), None)
     if row is None:
         return None
@@ -235,10 +121,28 @@ def measured_at(tradeoff: list[dict] | None, temperature: float, label: int) -> 
         f"the {name} judge {per[label]:.0%}" for name, per in row["per_class"].items()
     )
     return (
-        f"Measured at temperature {temperature:g} for this label: {read} read as asked; "
-        f"variety {row['variety_per_class'][label]:.0%} of real images'. The Sample accuracy "
-        "tab has every label and temperature."
+        f"Measured {source}at temperature {temperature:g} for this label: {read} read as "
+        f"asked; variety {row['variety_per_class'][label]:.0%} of real images'. The Sample "
+        "accuracy tab has every label and temperature."
     )
+
+
+def own_codes_rows(own: dict | None) -> list[dict]:
+    """The evaluation's ``own_codes`` block as rows of ``temperature_tradeoff``'s format:
+    t = 1 (the block's own figures) first, then its other temperatures."""
+    if not own:
+        return []
+    judges = [n for n in ("shipped", "sharp") if n in own]
+    variety = own.get("variety") or {}
+    first = {
+        "temperature": 1.0,
+        "accuracy": {n: own[n]["sample_accuracy"] for n in judges},
+        "per_class": {n: own[n]["per_class"] for n in judges},
+        "variety": variety.get("ratio"),
+        "variety_lowest": variety.get("lowest"),
+        "variety_per_class": variety.get("per_class"),
+    }
+    return [first] + [r for r in own.get("temperature") or [] if r["temperature"] != 1.0]
 
 
 def samples_section(
@@ -280,32 +184,10 @@ def samples_section(
     if density is None:
         said = measured_at(cond.get("temperature"), temperature, label)
     else:
-        said = measured_own_codes(cond.get("own_codes"), temperature, label)
+        rows = own_codes_rows(cond.get("own_codes"))
+        said = measured_at(rows, temperature, label, "with z from this label's own codes ")
     if said:
         st.caption(said)
-
-
-def measured_own_codes(own: dict | None, temperature: float, label: int) -> str | None:
-    """What the evaluation measured with z from each label's own codes at this temperature,
-    for this label, in one line (None where it was not measured)."""
-    if not own:
-        return None
-    if temperature == 1.0:
-        per = {n: own[n]["per_class"] for n in ("shipped", "sharp") if n in own}
-        variety = own["variety"]["per_class"]
-    else:
-        rows = own.get("temperature") or []
-        row = next((r for r in rows if abs(r["temperature"] - temperature) < 1e-9), None)
-        if row is None:
-            return None
-        per, variety = row["per_class"], row["variety_per_class"]
-    read = " and ".join(f"the {name} judge {p[label]:.0%}" for name, p in per.items())
-    at = "" if temperature == 1.0 else f" at temperature {temperature:g}"
-    return (
-        f"Measured with z from this label's own codes{at}: {read} read as asked; variety "
-        f"{variety[label]:.0%} of real images'. The Sample accuracy tab compares it with the "
-        "prior."
-    )
 
 
 def class_grid_section(model, names: list[str], temperature: float = 1.0) -> None:

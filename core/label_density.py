@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.models.base import check_temperature
 from core.store import atomic, schema
 
 K_CHOICES = (1, 2, 3, 4, 5, 6, 8, 10)
@@ -226,10 +227,7 @@ def get(run, model, train) -> LabelDensity:
     there, else fitted to ``train`` (its training split) and written to the cache (a disk
     that refuses it only loses the cache)."""
     _need(model)
-    places = [run._cache_path() / FILE_NAME]  # never through a link (``Run.own_cache``)
-    if run.own_cache is not None:
-        places.insert(0, run.own_cache / FILE_NAME)
-    for p in dict.fromkeys(places):
+    for p in run.cached(FILE_NAME):  # shipped first; never through a link
         try:
             return load(p, model)
         except (OSError, ValueError):
@@ -255,8 +253,6 @@ def draw_images(
     label's own codes), else from the model's prior (``model.sample``)."""
     if density is None:
         return model.sample(n, y, generator=generator, temperature=temperature)
-    from core.models.base import check_temperature
-
     t = check_temperature(temperature, model)
     y = torch.as_tensor(y).reshape(-1)
     if len(y) == 1:

@@ -16,6 +16,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 from torch.nn import functional as F
 
+from core.label_density import draw_images
 from core.store import atomic
 
 KNN_K = 5
@@ -238,8 +239,6 @@ def conditional_sample_accuracy(
     ``density``) and report the share the judge assigns to the asked label, overall and per
     class. With 1,000 a class the overall share is known to about +-0.003 (one standard
     error)."""
-    from core.label_density import draw_images
-
     g = torch.Generator().manual_seed(seed)
     per = []
     for c in range(num_classes):

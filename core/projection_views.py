@@ -160,9 +160,7 @@ def checkpoint_signature(run: Run) -> str:
 def cache_file(run: Run, name: str) -> Path:
     """Where a cached file of the run is: a copy shipped in ``<run>/cache/`` (read-only
     pretrained runs may carry their projections) or else the run's cache folder."""
-    own = run.own_cache  # None when cache/ is a link: never followed
-    shipped = own / name if own is not None else None
-    return shipped if shipped is not None and shipped.exists() else run.cache_dir / name
+    return next((p for p in run.cached(name) if p.exists()), run.cache_dir / name)
 
 
 def cache_key(run: Run, view: str, n: int, seed: int, dim: int) -> str:

@@ -214,6 +214,16 @@ class Run:
         own = self.path / "cache"
         return own if inside(own, self.path) else None
 
+    def cached(self, name: str) -> list[Path]:
+        """Where a derived file ``name`` may be found, in order: the copy shipped in the
+        run's own ``cache/`` (pretrained entries carry some), then ``cache_dir``'s. Never
+        through a link (``own_cache``). Readers try them in order; writers use
+        ``cache_dir``."""
+        places = [self._cache_path() / name]
+        if self.own_cache is not None and self.own_cache != self._cache_path():
+            places.insert(0, self.own_cache / name)
+        return places
+
     def own_file(self, name: str) -> Path | None:
         """``<run>/<name>`` when it is a plain file of the run itself (not a link, which
         could lead outside the runs folder), else None."""
@@ -338,10 +348,9 @@ class Run:
         classes = (cfg.get("config") or {}).get("num_classes")
         if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
             classes = None  # not conditional: per-class lists of any length
-        places = [self.own_cache] if self.own_cache is not None else []
-        for p in (*places, self._cache_path()):
+        for p in self.cached("evaluation.json"):
             with contextlib.suppress(Damaged):
-                return schema.check_evaluation(schema.read_json(p / "evaluation.json"), classes)
+                return schema.check_evaluation(schema.read_json(p), classes)
         return None
 
     def has_checkpoint(self) -> bool:

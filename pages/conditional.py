@@ -4,6 +4,7 @@ accuracy."""
 
 import streamlit as st
 
+from app import conditional_controls as controls
 from app import conditional_figures as figures
 from app import conditional_page as ui
 from app.common import explain, get_model, require_run, run_dataset
@@ -36,14 +37,14 @@ explain(
 )
 pick_class, pick_t = st.columns(2)
 with pick_class:
-    label = ui.class_picker(names)
+    label = controls.class_picker(names)
 with pick_t:
-    temperature = ui.temperature_picker(model)
+    temperature = controls.temperature_picker(model)
 evaluation = run.evaluation()  # read once for the Samples and Sample accuracy tabs
 samples, grid, swap, acc = st.tabs(["Samples", "Class × z grid", "Class swap", "Sample accuracy"])
 with samples:
-    draw = ui.z_source_picker(model)
-    density = ui.label_density_for(run, model) if draw == "codes" else None
+    draw = controls.z_source_picker(model)
+    density = controls.label_density_for(run, model) if draw == "codes" else None
     ui.samples_section(model, names, label, temperature, evaluation, density)
 with grid:
     ui.class_grid_section(model, names, temperature)
